@@ -1,0 +1,73 @@
+# vireo -- top-level, non-recursive Makefile.
+#
+#   make          build build/vireo, the test guest and the host tools
+#   make run      ... and boot the test guest (hello), printing its exit report
+#   make check    build everything and run every test; last line "N passed, N failed"
+#   make format   clang-format the C sources
+#
+# Every target first runs mk/deps.sh, which installs missing Debian packages.
+
+CC ?= gcc
+BUILD := build
+
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wvla \
+	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
+CFLAGS := $(CFLAGS_COMMON) -O2
+LDLIBS := -pthread
+# The test build: the same sources with AddressSanitizer and UBSan.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_CFLAGS := $(CFLAGS_COMMON) -O1 $(SAN_FLAGS)
+
+VIREO_SRCS := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+VIREO_OBJS := $(VIREO_SRCS:%.c=$(BUILD)/obj/%.o)
+VIREO_SAN_OBJS := $(VIREO_SRCS:%.c=$(BUILD)/san/%.o)
+MAIN_OBJ := $(BUILD)/obj/src/main.o
+MAIN_SAN_OBJ := $(BUILD)/san/src/main.o
+
+VIREO := $(BUILD)/vireo
+VIREO_SAN := $(BUILD)/vireo-san
+LIBVIREO_SAN := $(BUILD)/libvireo-san.a
+
+.PHONY: all deps run check unit-tests format clean
+all: deps $(VIREO) guest tools
+
+deps:
+	@sh mk/deps.sh
+
+$(BUILD)/obj/%.o: %.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(VIREO): $(VIREO_OBJS) $(MAIN_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(VIREO_SAN): $(VIREO_SAN_OBJS) $(MAIN_SAN_OBJ)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIBVIREO_SAN): $(VIREO_SAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+include guest/guest.mk
+include tools/tools.mk
+include tests/tests.mk
+
+# Boot the test guest: its success is debug-exit code 0, i.e. status 1.
+run: all
+	$(VIREO) run --kernel $(GUEST_BZ) --cmdline "console=ttyS0 test=hello"; \
+	status=$$?; [ $$status -eq 1 ] || { echo "vireo exited with $$status" >&2; exit 1; }
+
+check: all $(VIREO_SAN) $(UNIT_TESTS)
+	@tests/run-tests.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(VIREO_OBJS:.o=.d) $(VIREO_SAN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MAIN_SAN_OBJ:.o=.d)

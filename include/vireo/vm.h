@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.h -- struct vm owns every piece of a virtual machine's state.
+ *
+ * There are no globals: tests build a struct vm around fake guest memory and
+ * drive devices and exit handling without /dev/kvm. Life cycle:
+ *
+ *   vm_create()   open KVM, check capabilities, RAM, irqchip, load the kernel,
+ *                 build boot tables, devices and vCPUs   (main thread)
+ *   vm_run()      start one thread per vCPU, run the control loop (stdin,
+ *                 signals, timeout) until something stops the VM
+ *   vm_report()   exit table on stderr, JSON with --stats-json
+ *   vm_destroy()  release everything; safe on a half-built VM
+ */
+#ifndef VIREO_VM_H
+#define VIREO_VM_H
+
+#include "vireo/bus.h"
+#include "vireo/config.h"
+#include "vireo/gmem.h"
+#include "vireo/hw/serial.h"
+#include "vireo/stats.h"
+#include "vireo/x86/boot.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id; /* also its APIC ID */
+	int fd;
+	struct kvm_run *run;
+	int stats_fd;
+	pthread_t thread;
+	bool started;
+	struct vcpu_stats stats; /* written only by this vCPU's thread */
+};
+
+/* Why the VM stopped; the first reason reported wins. */
+enum vm_stop_reason {
+	STOP_NONE,
+	STOP_DEBUG_EXIT, /* guest wrote port 0xf4 */
+	STOP_RESET,	 /* i8042 reset, KVM reset event */
+	STOP_POWEROFF,	 /* KVM shutdown system event */
+	STOP_TRIPLE_FAULT,
+	STOP_SIGNAL,
+	STOP_TIMEOUT,
+	STOP_ERROR, /* the guest did something vireo cannot continue from */
+};
+
+struct vm {
+	struct vm_config cfg;
+
+	int kvm_fd, vm_fd, stats_fd;
+	int run_size;
+	int max_vcpus;
+	bool active[OPT_COUNT];	/* optimizations actually in force */
+	uint32_t pv_features;	/* CPUID 0x40000001 eax offered */
+
+	struct gmem mem;
+	struct bus pio, mmio;
+
+	uint8_t *kernel_file;
+	size_t kernel_len;
+	struct kernel_image kernel;
+	struct e820_entry e820[E820_MAX_ENTRIES];
+	unsigned nr_e820;
+	uint64_t initrd_addr, initrd_size;
+
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;
+
+	struct serial serial;
+	int io_delay_eventfd; /* port 0x80 writes consumed in KVM */
+	int io_delay_region;  /* its PIO region, for the stats */
+
+	/* Time line, monotonic ns. */
+	uint64_t start_ns;	   /* process start (main) */
+	_Atomic uint64_t first_insn_ns; /* first write to the boot-timer port; 0 before */
+
+	/* Stopping: the first vm_request_stop() wins and wakes the main loop. */
+	pthread_mutex_t stop_lock;
+	atomic_bool stopping;
+	enum vm_stop_reason stop_reason;
+	int exit_status;
+	char stop_detail[160];
+	int stop_eventfd;
+	int signal_fd;
+
+	struct kvm_stat_set kvm_vm_stats;
+	struct kvm_stat_set kvm_vcpu_stats;
+	uint64_t vmm_rss_kib;
+	uint64_t io_delay_writes;
+};
+
+/* Build the whole VM from cfg. 0, or -1 after printing one line. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns);
+
+/* Run until the VM stops; returns the process exit status. */
+int vm_run(struct vm *vm);
+
+/* Print/write the exit report as configured (after vm_run). */
+void vm_report(struct vm *vm);
+
+void vm_destroy(struct vm *vm);
+
+/*
+ * Ask the VM to stop (any thread). The first caller's reason and exit status
+ * stick; later calls only add nothing. Thread-safe and cheap.
+ */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *detail);
+
+/* Raise or lower a legacy interrupt line (GSI) in the in-kernel irqchip. */
+void vm_set_irq_line(void *vm, unsigned irq, bool level);
+
+/* Initialise the parts of a struct vm that need no kernel (used by tests). */
+void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns);
+
+/* vcpu.c: create every vCPU (CPUID, MSRs, LAPIC, BSP registers). */
+int vcpus_create(struct vm *vm);
+
+/* vcpu.c: the KVM_RUN loop of one vCPU (thread entry) and its exit handler. */
+void *vcpu_thread(void *arg);
+void vcpu_handle_exit(struct vcpu *v);
+
+/* platform.c: the legacy PC devices a guest expects at fixed ports. */
+int platform_devices_init(struct vm *vm);
+
+#endif

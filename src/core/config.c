@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+#include "vireo/config.h"
+#include "vireo/util.h"
+
+#include <getopt.h>
+#include <string.h>
+
+const char *const optimization_names[OPT_COUNT] = {
+    [OPT_HUGEPAGES] = "hugepages",
+    [OPT_PREFAULT] = "prefault",
+    [OPT_IOEVENTFD] = "ioeventfd",
+    [OPT_X2APIC] = "x2apic",
+    [OPT_TSC_DEADLINE] = "tsc-deadline",
+    [OPT_KVMCLOCK] = "kvmclock",
+    [OPT_NOP_IO_DELAY] = "nop-io-delay",
+    [OPT_ASYNC_PF] = "async-pf",
+    [OPT_STEAL_TIME] = "steal-time",
+    [OPT_PV_EOI] = "pv-eoi",
+    [OPT_PV_UNHALT] = "pv-unhalt",
+    [OPT_PV_TLB_FLUSH] = "pv-tlb-flush",
+    [OPT_PV_SEND_IPI] = "pv-send-ipi",
+    [OPT_PV_SCHED_YIELD] = "pv-sched-yield",
+    [OPT_POLL_CONTROL] = "poll-control",
+};
+
+void config_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: vireo run --kernel IMAGE [options]\n"
+		"       vireo --help | --version\n"
+		"\n"
+		"Run a virtual machine on KVM. IMAGE is a Linux bzImage (boot protocol\n"
+		">= 2.12, entered at its 64-bit entry) or an ELF kernel with a PVH note.\n"
+		"The guest's serial console (COM1) is on stdin/stdout.\n"
+		"\n"
+		"options for run:\n"
+		"  --kernel IMAGE      kernel to boot (required)\n"
+		"  --initrd FILE       initial ramdisk\n"
+		"  --cmdline STRING    kernel command line (default \"%s\")\n"
+		"  --mem SIZE          guest RAM, e.g. 512M, 4G; a bare number is MiB\n"
+		"                      (default 256M, at least 32M)\n"
+		"  --cpus N            number of vCPUs (default 1)\n"
+		"  --stats-json FILE   write the exit report as JSON to FILE at exit\n"
+		"  --quiet             do not print the exit report on stderr\n"
+		"  --timeout SECONDS   stop the VM after SECONDS (exit status 124)\n"
+		"  --prefault          populate all guest RAM before boot\n"
+		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
+		"                      ",
+		CONFIG_DEFAULT_CMDLINE);
+	for (unsigned i = 0; i < OPT_COUNT; i++) {
+		if (i == OPT_PREFAULT)
+			continue;
+		fprintf(out, "%s%s", optimization_names[i], i + 1 < OPT_COUNT ? ", " : "\n");
+		if (i == OPT_KVMCLOCK)
+			fprintf(out, "\n                      ");
+	}
+	fprintf(out,
+		"\n"
+		"exit status: the guest's code C written to port 0xf4 gives (C << 1) | 1;\n"
+		"0 when the guest resets or powers off; 124 on --timeout; 128+N on signal N;\n"
+		"2 when the VM cannot be built (bad image, options or host).\n");
+}
+
+enum {
+	O_KERNEL = 256,
+	O_INITRD,
+	O_CMDLINE,
+	O_MEM,
+	O_CPUS,
+	O_STATS_JSON,
+	O_QUIET,
+	O_TIMEOUT,
+	O_PREFAULT,
+	O_HELP,
+	O_VERSION,
+	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
+};
+
+static void config_defaults(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cmdline = CONFIG_DEFAULT_CMDLINE;
+	cfg->mem_bytes = CONFIG_DEFAULT_MEM;
+	cfg->cpus = 1;
+	for (unsigned i = 0; i < OPT_COUNT; i++)
+		cfg->want[i] = i != OPT_PREFAULT;
+}
+
+static enum config_result bad(const char *fmt, const char *arg)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	vireo_err("%s (see vireo --help)", msg);
+	return CONFIG_ERROR;
+}
+
+static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out)
+{
+	static char no_names[OPT_COUNT][40];
+	struct option opts[16 + OPT_COUNT] = {
+	    {"kernel", required_argument, NULL, O_KERNEL},
+	    {"initrd", required_argument, NULL, O_INITRD},
+	    {"cmdline", required_argument, NULL, O_CMDLINE},
+	    {"mem", required_argument, NULL, O_MEM},
+	    {"cpus", required_argument, NULL, O_CPUS},
+	    {"stats-json", required_argument, NULL, O_STATS_JSON},
+	    {"quiet", no_argument, NULL, O_QUIET},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"prefault", no_argument, NULL, O_PREFAULT},
+	    {"help", no_argument, NULL, O_HELP},
+	    {"version", no_argument, NULL, O_VERSION},
+	};
+	unsigned n = 11;
+	uint64_t v;
+	int c;
+
+	for (unsigned i = 0; i < OPT_COUNT; i++) {
+		snprintf(no_names[i], sizeof(no_names[i]), "no-%s", optimization_names[i]);
+		opts[n++] = (struct option){no_names[i], no_argument, NULL, O_NO_FIRST + (int)i};
+	}
+	opts[n] = (struct option){0};
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_KERNEL:
+			cfg->kernel = optarg;
+			break;
+		case O_INITRD:
+			cfg->initrd = optarg;
+			break;
+		case O_CMDLINE:
+			cfg->cmdline = optarg;
+			break;
+		case O_MEM:
+			if (!parse_size(optarg, &cfg->mem_bytes))
+				return bad("--mem %s: not a size (try 512M or 2G)", optarg);
+			if (cfg->mem_bytes < CONFIG_MIN_MEM)
+				return bad("--mem %s: too small, a guest needs at least 32M", optarg);
+			break;
+		case O_CPUS:
+			if (!parse_uint(optarg, 1, 1u << 16, &v))
+				return bad("--cpus %s: need a number of vCPUs, at least 1", optarg);
+			cfg->cpus = (unsigned)v;
+			break;
+		case O_STATS_JSON:
+			cfg->stats_json = optarg;
+			break;
+		case O_QUIET:
+			cfg->quiet = true;
+			break;
+		case O_TIMEOUT:
+			if (!parse_uint(optarg, 1, 1u << 30, &v))
+				return bad("--timeout %s: need a number of seconds, at least 1", optarg);
+			cfg->timeout_s = (unsigned)v;
+			break;
+		case O_PREFAULT:
+			cfg->want[OPT_PREFAULT] = true;
+			break;
+		case O_HELP:
+			config_usage(out);
+			return CONFIG_EXIT_OK;
+		case O_VERSION:
+			fprintf(out, "vireo %s\n", VIREO_VERSION);
+			return CONFIG_EXIT_OK;
+		case '?':
+			return bad("unknown or incomplete option '%s'", argv[optind - 1]);
+		default:
+			if (c >= O_NO_FIRST && c < O_NO_FIRST + OPT_COUNT) {
+				cfg->want[c - O_NO_FIRST] = false;
+				break;
+			}
+			return bad("unexpected option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!cfg->kernel)
+		return bad("%srun needs --kernel IMAGE", "");
+	return CONFIG_RUN;
+}
+
+enum config_result config_parse(int argc, char **argv, struct vm_config *cfg, FILE *out)
+{
+	config_defaults(cfg);
+	if (argc < 2)
+		return bad("%smissing command: try 'vireo run --kernel IMAGE'", "");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		config_usage(out);
+		return CONFIG_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		fprintf(out, "vireo %s\n", VIREO_VERSION);
+		return CONFIG_EXIT_OK;
+	}
+	if (strcmp(argv[1], "run") != 0)
+		return bad("unknown command '%s'", argv[1]);
+	return parse_run(argc - 1, argv + 1, cfg, out);
+}

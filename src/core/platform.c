@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * platform.c -- the devices every vireo VM has, at their fixed places.
+ * Devices are registered here and nowhere else, so this file is the map.
+ */
+#include "vireo/guest_abi.h"
+#include "vireo/hw/legacy.h"
+#include "vireo/hw/serial.h"
+#include "vireo/util.h"
+#include "vireo/vm.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/*
+ * Port 0x80 is the "I/O delay" port: Linux writes it between slow legacy
+ * accesses, purely to waste time. Giving those writes an exit to userspace
+ * is the classic avoidable exit: an ioeventfd lets KVM swallow them (the fd
+ * merely counts), and the delay itself is what the guest wanted anyway.
+ */
+static int io_delay_init(struct vm *vm)
+{
+	struct kvm_ioeventfd io = {
+	    .addr = VIREO_PORT_IO_DELAY, .len = 1, .flags = KVM_IOEVENTFD_FLAG_PIO};
+	int region = bus_register(&vm->pio, VIREO_PORT_IO_DELAY, 1, "io-delay", sink_io, NULL);
+
+	if (region < 0)
+		return -1;
+	vm->io_delay_region = region;
+	if (!vm->active[OPT_IOEVENTFD] || vm->vm_fd < 0)
+		return 0;
+	io.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io.fd < 0 || ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		vireo_warn("ioeventfd for port 0x80 failed (%s): its writes will exit to userspace",
+			   strerror(errno));
+		if (io.fd >= 0)
+			close(io.fd);
+		vm->active[OPT_IOEVENTFD] = false;
+		return 0;
+	}
+	vm->io_delay_eventfd = io.fd;
+	vm->pio.region[region].kernel_eventfd = io.fd;
+	return 0;
+}
+
+int platform_devices_init(struct vm *vm)
+{
+	struct bus *pio = &vm->pio;
+
+	serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm);
+	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &vm->serial) < 0 ||
+	    bus_register(pio, I8042_DATA_PORT, I8042_CMD_PORT - I8042_DATA_PORT + 1, "i8042",
+			 i8042_io, vm) < 0 ||
+	    bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit", debug_exit_io, vm) < 0 ||
+	    bus_register(pio, VIREO_PORT_BOOT_TIMER, 4, "boot-timer", boot_timer_io, vm) < 0 ||
+	    bus_register(pio, VIREO_PORT_TEST, 4, "test", sink_io, NULL) < 0)
+		return -1;
+	return io_delay_init(vm);
+}

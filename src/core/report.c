@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.c -- the exit report: a table on stderr and, with --stats-json,
+ * the same numbers as JSON (schema in README.md). Everything is gathered
+ * once, after the vCPU threads have been joined.
+ */
+#include "vireo/util.h"
+#include "vireo/vm.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const stop_names[] = {
+    [STOP_NONE] = "none",	  [STOP_DEBUG_EXIT] = "debug-exit",
+    [STOP_RESET] = "reset",	  [STOP_POWEROFF] = "poweroff",
+    [STOP_TRIPLE_FAULT] = "triple-fault", [STOP_SIGNAL] = "signal",
+    [STOP_TIMEOUT] = "timeout",	  [STOP_ERROR] = "error",
+};
+
+static uint64_t vm_rss_kib(void)
+{
+	char line[256];
+	uint64_t kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Gather what the report needs; vCPU threads must have stopped. */
+static void collect(struct vm *vm, struct vcpu_stats *total)
+{
+	uint64_t guest_kib = gmem_resident_bytes(&vm->mem) >> 10;
+	uint64_t rss = vm_rss_kib();
+
+	memset(total, 0, sizeof(*total));
+	memset(&vm->kvm_vcpu_stats, 0, sizeof(vm->kvm_vcpu_stats));
+	memset(&vm->kvm_vm_stats, 0, sizeof(vm->kvm_vm_stats));
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		stats_add(total, &vm->vcpus[i].stats);
+		if (vm->vcpus[i].stats_fd >= 0)
+			kvm_stats_read(vm->vcpus[i].stats_fd, &vm->kvm_vcpu_stats);
+	}
+	if (vm->stats_fd >= 0)
+		kvm_stats_read(vm->stats_fd, &vm->kvm_vm_stats);
+	vm->vmm_rss_kib = rss > guest_kib ? rss - guest_kib : 0;
+	if (vm->io_delay_eventfd >= 0) {
+		uint64_t n = 0;
+
+		/* The eventfd counter is exactly the number of writes KVM consumed. */
+		if (read(vm->io_delay_eventfd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			vm->io_delay_writes += n;
+	}
+}
+
+static uint64_t region_kernel_count(const struct vm *vm, const struct bus *b, unsigned i)
+{
+	return b == &vm->pio && (int)i == vm->io_delay_region ? vm->io_delay_writes : 0;
+}
+
+static double first_insn_ms(const struct vm *vm)
+{
+	uint64_t t = atomic_load(&vm->first_insn_ns);
+
+	return t ? (double)(t - vm->start_ns) / 1e6 : -1.0;
+}
+
+/* --- table ------------------------------------------------------------- */
+
+static void table_bus(FILE *f, const struct vm *vm, const struct bus *b, const uint64_t *counts,
+		      const struct stray_table *stray)
+{
+	for (unsigned i = 0; i < b->nr; i++) {
+		uint64_t k = region_kernel_count(vm, b, i);
+
+		if (!counts[i] && !k)
+			continue;
+		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64, b->region[i].name, b->region[i].base,
+			counts[i]);
+		if (b->region[i].kernel_eventfd >= 0)
+			fprintf(f, "   (+%" PRIu64 " consumed in KVM)", k);
+		fputc('\n', f);
+	}
+	for (unsigned i = 0; i < stray->used; i++)
+		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64 "\n", "(nothing)", stray->slot[i].addr,
+			stray->slot[i].count);
+}
+
+static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
+{
+	double ms = first_insn_ms(vm);
+
+	fprintf(f, "\nvireo: VM stopped: %s (exit status %d)\n", vm->stop_detail, vm->exit_status);
+	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB", vm->kernel.format == KERNEL_BZIMAGE ? "bzImage" : "PVH",
+		vm->nr_vcpus, vm->cfg.mem_bytes >> 20);
+	if (ms >= 0)
+		fprintf(f, ", first guest instruction after %.3f ms", ms);
+	fprintf(f, "\nexits to userspace, by reason:\n");
+	for (unsigned r = 0; r < STATS_MAX_EXIT_REASON; r++) {
+		if (!t->exits[r])
+			continue;
+		fprintf(f, "  %-16s %12" PRIu64 "\n", stats_exit_name(r) ? stats_exit_name(r) : "?",
+			t->exits[r]);
+	}
+	fprintf(f, "port I/O exits, by device:\n");
+	table_bus(f, vm, &vm->pio, t->pio, &t->pio_stray);
+	if (vm->mmio.nr || t->mmio_stray.used) {
+		fprintf(f, "MMIO exits, by device:\n");
+		table_bus(f, vm, &vm->mmio, t->mmio, &t->mmio_stray);
+	}
+	if (t->handled) {
+		fprintf(f, "userspace handling time: %" PRIu64 " exits, mean %" PRIu64 " ns\n",
+			t->handled, t->handle_ns / t->handled);
+		for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++)
+			if (t->hist[b])
+				fprintf(f, "  [%8llu ns, %8llu ns) %12" PRIu64 "\n", 1ull << b,
+					2ull << b, t->hist[b]);
+	}
+	if (vm->kvm_vcpu_stats.nr) {
+		static const char *const keys[] = {"exits", "io_exits", "mmio_exits", "halt_exits",
+						   "irq_injections", "pf_taken", "insn_emulation"};
+
+		fprintf(f, "KVM in-kernel counters (all vCPUs):\n");
+		for (unsigned i = 0; i < ARRAY_SIZE(keys); i++)
+			fprintf(f, "  %-16s %12" PRIu64 "\n", keys[i],
+				kvm_stats_get(&vm->kvm_vcpu_stats, keys[i]));
+	}
+	fprintf(f, "memory: VMM resident %" PRIu64 " KiB besides guest RAM\n", vm->vmm_rss_kib);
+	fprintf(f, "optimizations:");
+	for (unsigned i = 0; i < OPT_COUNT; i++)
+		fprintf(f, " %s%s", vm->active[i] ? "+" : "-", optimization_names[i]);
+	fprintf(f, "\n");
+}
+
+/* --- JSON -------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_bus(FILE *f, const struct vm *vm, const struct bus *b, const uint64_t *counts,
+		     const struct stray_table *stray, bool by_port)
+{
+	bool first = true;
+
+	fprintf(f, "{");
+	for (unsigned i = 0; i < b->nr; i++) {
+		char key[40];
+
+		if (by_port)
+			snprintf(key, sizeof(key), "0x%" PRIx64, b->region[i].base);
+		else
+			snprintf(key, sizeof(key), "%s", b->region[i].name);
+		fprintf(f, "%s\n    ", first ? "" : ",");
+		json_str(f, key);
+		fprintf(f, ": {\"name\": ");
+		json_str(f, b->region[i].name);
+		fprintf(f, ", \"base\": %" PRIu64 ", \"exits\": %" PRIu64, b->region[i].base, counts[i]);
+		if (b->region[i].kernel_eventfd >= 0)
+			fprintf(f, ", \"in_kernel\": %" PRIu64, region_kernel_count(vm, b, i));
+		fprintf(f, "}");
+		first = false;
+	}
+	for (unsigned i = 0; i < stray->used; i++) {
+		fprintf(f, "%s\n    \"0x%" PRIx64 "\": {\"name\": \"unassigned\", \"base\": %" PRIu64
+			   ", \"exits\": %" PRIu64 "}",
+			first ? "" : ",", stray->slot[i].addr, stray->slot[i].addr, stray->slot[i].count);
+		first = false;
+	}
+	fprintf(f, "\n  }");
+}
+
+static void json_kvm(FILE *f, const struct kvm_stat_set *s)
+{
+	fprintf(f, "{");
+	for (unsigned i = 0; i < s->nr; i++) {
+		fprintf(f, "%s\n    ", i ? "," : "");
+		json_str(f, s->name[i]);
+		fprintf(f, ": %" PRIu64, s->value[i]);
+	}
+	fprintf(f, "\n  }");
+}
+
+static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
+{
+	double ms = first_insn_ms(vm);
+	bool first = true;
+
+	fprintf(f, "{\n  \"version\": 1,\n  \"exit_status\": %d,\n  \"stop_reason\": \"%s\",\n",
+		vm->exit_status, stop_names[vm->stop_reason]);
+	fprintf(f, "  \"stop_detail\": ");
+	json_str(f, vm->stop_detail);
+	fprintf(f, ",\n  \"vcpus\": %u,\n  \"exits\": {", vm->nr_vcpus);
+	for (unsigned r = 0; r < STATS_MAX_EXIT_REASON; r++) {
+		if (!t->exits[r])
+			continue;
+		fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+			stats_exit_name(r) ? stats_exit_name(r) : "other", t->exits[r]);
+		first = false;
+	}
+	fprintf(f, "},\n  \"exits_per_vcpu\": [");
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		uint64_t sum = 0;
+
+		for (unsigned r = 0; r < STATS_MAX_EXIT_REASON; r++)
+			sum += vm->vcpus[i].stats.exits[r];
+		fprintf(f, "%s%" PRIu64, i ? ", " : "", sum);
+	}
+	fprintf(f, "],\n  \"pio\": ");
+	json_bus(f, vm, &vm->pio, t->pio, &t->pio_stray, true);
+	fprintf(f, ",\n  \"mmio\": ");
+	json_bus(f, vm, &vm->mmio, t->mmio, &t->mmio_stray, false);
+	fprintf(f, ",\n  \"handling_ns\": {\"count\": %" PRIu64 ", \"total\": %" PRIu64
+		   ", \"log2_histogram\": [",
+		t->handled, t->handle_ns);
+	for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++)
+		fprintf(f, "%s%" PRIu64, b ? ", " : "", t->hist[b]);
+	fprintf(f, "]},\n  \"kvm\": ");
+	json_kvm(f, &vm->kvm_vcpu_stats);
+	fprintf(f, ",\n  \"kvm_vm\": ");
+	json_kvm(f, &vm->kvm_vm_stats);
+	fprintf(f, ",\n  \"boot\": {\"protocol\": \"%s\", \"first_instruction_us\": ",
+		vm->kernel.format == KERNEL_BZIMAGE ? "bzimage" : "pvh");
+	if (ms >= 0)
+		fprintf(f, "%.0f", ms * 1000.0);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"e820\": [");
+	for (unsigned i = 0; i < vm->nr_e820; i++)
+		fprintf(f, "%s\n    {\"addr\": %" PRIu64 ", \"size\": %" PRIu64 ", \"type\": %u}",
+			i ? "," : "", vm->e820[i].addr, vm->e820[i].size, vm->e820[i].type);
+	fprintf(f, "\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
+		   "},\n",
+		vm->cfg.mem_bytes >> 20, vm->vmm_rss_kib);
+	fprintf(f, "  \"cpuid_pv_features\": %u,\n  \"optimizations\": {", vm->pv_features);
+	for (unsigned i = 0; i < OPT_COUNT; i++)
+		fprintf(f, "%s\"%s\": %s", i ? ", " : "", optimization_names[i],
+			vm->active[i] ? "true" : "false");
+	fprintf(f, "}\n}\n");
+}
+
+void vm_report(struct vm *vm)
+{
+	struct vcpu_stats total;
+
+	collect(vm, &total);
+	if (!vm->cfg.quiet)
+		print_table(stderr, vm, &total);
+	if (vm->cfg.stats_json) {
+		FILE *f = fopen(vm->cfg.stats_json, "w");
+
+		if (!f) {
+			vireo_perror("--stats-json %s", vm->cfg.stats_json);
+			return;
+		}
+		write_json(f, vm, &total);
+		if (fclose(f) != 0)
+			vireo_perror("--stats-json %s", vm->cfg.stats_json);
+	}
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runloop.c -- the main thread while the VM runs.
+ *
+ * It starts the vCPU threads, then waits in poll() for one of: a stop
+ * request (eventfd written by vm_request_stop), a signal (signalfd), console
+ * input for the UART, or the --timeout deadline. To stop, it sets every
+ * vCPU's immediate_exit and sends SIGUSR1, so a thread about to enter
+ * KVM_RUN returns at once and one inside it is interrupted: no lost wake-up.
+ */
+#include "vireo/console.h"
+#include "vireo/util.h"
+#include "vireo/vm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static int block_signals(struct vm *vm)
+{
+	sigset_t set;
+
+	/* Blocked in every thread (they inherit the mask); the main thread
+	 * takes INT/TERM/HUP through a signalfd. vCPU threads unblock USR1. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR1);
+	vm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->signal_fd < 0 || vm->stop_eventfd < 0) {
+		vireo_perror("signalfd/eventfd");
+		return -1;
+	}
+	/* SIGPIPE: a closed stdout must not kill the VMM mid-report. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int start_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+
+		if (err) {
+			errno = err;
+			vireo_perror("cannot start vCPU %u thread", i);
+			vm_request_stop(vm, STOP_ERROR, 2, "thread creation failed");
+			return -1;
+		}
+		vm->vcpus[i].started = true;
+	}
+	return 0;
+}
+
+static void stop_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->started)
+			continue;
+		/* Order matters: immediate_exit first, then the signal. */
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, SIGUSR1);
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].started = false;
+	}
+}
+
+static void on_signal(struct vm *vm)
+{
+	struct signalfd_siginfo si;
+	char detail[64];
+
+	if (read(vm->signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	snprintf(detail, sizeof(detail), "stopped by signal %s", strsignal((int)si.ssi_signo));
+	vm_request_stop(vm, STOP_SIGNAL, 128 + (int)si.ssi_signo, detail);
+}
+
+/* Returns false once stdin is at end of file (then it is polled no more). */
+static bool on_console_input(struct vm *vm, struct console_input *ci, bool tty)
+{
+	uint8_t buf[256];
+	size_t room = serial_rx_room(&vm->serial);
+	ssize_t n;
+	bool quit = false;
+
+	if (room == 0)
+		return true;
+	n = read(STDIN_FILENO, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;
+	if (tty)
+		n = (ssize_t)console_filter(ci, buf, (size_t)n, &quit);
+	serial_push_input(&vm->serial, buf, (size_t)n);
+	if (quit)
+		vm_request_stop(vm, STOP_SIGNAL, 0, "quit from the console (Ctrl-A x)");
+	return true;
+}
+
+static int poll_timeout_ms(const struct vm *vm, uint64_t deadline)
+{
+	uint64_t now;
+
+	if (!vm->cfg.timeout_s)
+		return -1;
+	now = now_ns();
+	if (now >= deadline)
+		return 0;
+	/* Wake at least once a second; poll's int cannot hold long waits. */
+	return (deadline - now) / 1000000 > 1000 ? 1000 : (int)((deadline - now) / 1000000) + 1;
+}
+
+static void control_loop(struct vm *vm)
+{
+	uint64_t deadline = now_ns() + (uint64_t)vm->cfg.timeout_s * 1000000000ull;
+	bool tty = isatty(STDIN_FILENO), stdin_open = true;
+	struct console_input ci = {0};
+
+	while (!atomic_load(&vm->stopping)) {
+		/* stdin is polled only while the UART can take what we read. */
+		bool want_input = stdin_open && serial_rx_room(&vm->serial) > 0;
+		struct pollfd p[3] = {{vm->stop_eventfd, POLLIN, 0},
+				      {vm->signal_fd, POLLIN, 0},
+				      {STDIN_FILENO, POLLIN, 0}};
+		int timeout = poll_timeout_ms(vm, deadline);
+		int n;
+
+		if (stdin_open && !want_input && (timeout < 0 || timeout > 20))
+			timeout = 20; /* the guest is draining the UART: look again soon */
+		n = poll(p, want_input ? 3 : 2, timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN)
+			on_signal(vm);
+		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+			stdin_open = on_console_input(vm, &ci, tty);
+		if (vm->cfg.timeout_s && now_ns() >= deadline) {
+			char detail[64];
+
+			snprintf(detail, sizeof(detail), "--timeout of %u s reached", vm->cfg.timeout_s);
+			vm_request_stop(vm, STOP_TIMEOUT, 124, detail);
+		}
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	if (block_signals(vm) < 0)
+		return 2;
+	console_raw_begin();
+	if (start_vcpus(vm) == 0)
+		control_loop(vm);
+	stop_vcpus(vm);
+	console_raw_end();
+	return vm->exit_status;
+}

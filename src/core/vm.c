@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.c -- building a VM: check the inputs, open KVM, create the VM with its
+ * in-kernel irqchip and PIT, give it RAM, load the kernel and its boot
+ * tables, register the devices and create the vCPUs. Each step prints one
+ * clear line and returns -1 when it cannot be done; vm_destroy() cleans up
+ * whatever was built.
+ */
+#include "vireo/kvm.h"
+#include "vireo/util.h"
+#include "vireo/vm.h"
+#include "vireo/x86/cpu.h"
+#include "vireo/x86/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->stats_fd = -1;
+	vm->io_delay_eventfd = vm->stop_eventfd = vm->signal_fd = -1;
+	vm->io_delay_region = -1;
+	vm->start_ns = start_ns;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	for (unsigned i = 0; i < OPT_COUNT; i++)
+		vm->active[i] = cfg->want[i];
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *detail)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_reason == STOP_NONE) {
+		vm->stop_reason = why;
+		vm->exit_status = status;
+		snprintf(vm->stop_detail, sizeof(vm->stop_detail), "%s", detail ? detail : "");
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	atomic_store(&vm->stopping, true);
+	if (vm->stop_eventfd >= 0 && write(vm->stop_eventfd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow in practice; the flag is set anyway. */
+	}
+}
+
+void vm_set_irq_line(void *opaque, unsigned irq, bool level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level l = {.irq = irq, .level = level};
+
+	if (vm->vm_fd >= 0 && ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		vireo_perror("KVM_IRQ_LINE %u", irq);
+}
+
+/* --- inputs: files and sizes, checked before KVM is touched ----------- */
+
+static int load_kernel_file(struct vm *vm)
+{
+	char err[256];
+
+	vm->kernel_file = read_file(vm->cfg.kernel, &vm->kernel_len);
+	if (!vm->kernel_file) {
+		vireo_perror("kernel %s", vm->cfg.kernel);
+		return -1;
+	}
+	if (kernel_parse(vm->kernel_file, vm->kernel_len, &vm->kernel, err, sizeof(err)) < 0) {
+		vireo_err("kernel %s: %s", vm->cfg.kernel, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_initrd_file(struct vm *vm)
+{
+	struct stat st;
+
+	if (!vm->cfg.initrd)
+		return 0;
+	if (stat(vm->cfg.initrd, &st) < 0 || access(vm->cfg.initrd, R_OK) < 0) {
+		vireo_perror("initrd %s", vm->cfg.initrd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		vireo_err("initrd %s: not a regular file", vm->cfg.initrd);
+		return -1;
+	}
+	vm->initrd_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int check_sizes(struct vm *vm)
+{
+	uint64_t host = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (vm->cfg.mem_bytes > host) {
+		vireo_err("--mem %llu MiB is more than this host's %llu MiB of RAM",
+			  (unsigned long long)(vm->cfg.mem_bytes >> 20),
+			  (unsigned long long)(host >> 20));
+		return -1;
+	}
+	if (vm->cfg.cpus > MPTABLE_MAX_CPUS) {
+		vireo_err("--cpus %u: vireo supports at most %d vCPUs", vm->cfg.cpus,
+			  MPTABLE_MAX_CPUS);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- KVM VM, irqchip, RAM -------------------------------------------- */
+
+static int max_vcpus(int kvm_fd)
+{
+	int n = kvm_cap(kvm_fd, KVM_CAP_MAX_VCPUS);
+
+	if (n <= 0)
+		n = kvm_cap(kvm_fd, KVM_CAP_NR_VCPUS);
+	return n > 0 ? n : 4; /* the KVM API's documented default */
+}
+
+static int create_kvm_vm(struct vm *vm)
+{
+	struct kvm_pit_config pit = {.flags = 0};
+	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
+
+	vm->kvm_fd = kvm_open();
+	if (vm->kvm_fd < 0 || kvm_check_required(vm->kvm_fd) < 0)
+		return -1;
+	vm->max_vcpus = max_vcpus(vm->kvm_fd);
+	if ((int)vm->cfg.cpus > vm->max_vcpus) {
+		vireo_err("--cpus %u: KVM on this host allows at most %d vCPUs", vm->cfg.cpus,
+			  vm->max_vcpus);
+		return -1;
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		vireo_perror("KVM_GET_VCPU_MMAP_SIZE");
+		return -1;
+	}
+	vm->vm_fd = kvm_ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		vireo_perror("KVM_CREATE_VM");
+		return -1;
+	}
+	/* Intel needs these outside guest RAM before the first vCPU exists. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
+		vireo_perror("KVM_SET_TSS_ADDR");
+		return -1;
+	}
+	if (kvm_cap(vm->kvm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0) {
+		vireo_perror("KVM_SET_IDENTITY_MAP_ADDR");
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		vireo_perror("KVM_CREATE_IRQCHIP");
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		vireo_perror("KVM_CREATE_PIT2");
+		return -1;
+	}
+	if (kvm_cap(vm->kvm_fd, KVM_CAP_BINARY_STATS_FD) > 0)
+		vm->stats_fd = ioctl(vm->vm_fd, KVM_GET_STATS_FD, 0);
+	return 0;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	if (gmem_alloc(&vm->mem, vm->cfg.mem_bytes, vm->active[OPT_HUGEPAGES],
+		       vm->active[OPT_PREFAULT]) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->mem.nr_slots; i++) {
+		const struct gmem_slot *s = &vm->mem.slot[i];
+		struct kvm_userspace_memory_region r = {.slot = i,
+							.guest_phys_addr = s->gpa,
+							.memory_size = s->size,
+							.userspace_addr = (uintptr_t)s->host};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			vireo_perror("KVM_SET_USER_MEMORY_REGION slot %u", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --- boot: kernel, initrd, tables ------------------------------------ */
+
+static int load_initrd(struct vm *vm)
+{
+	char err[256];
+	uint8_t *dst;
+	size_t done = 0;
+	int fd;
+
+	if (!vm->cfg.initrd)
+		return 0;
+	if (initrd_place(&vm->kernel, &vm->mem, vm->initrd_size, &vm->initrd_addr, err,
+			 sizeof(err)) < 0) {
+		vireo_err("initrd %s: %s", vm->cfg.initrd, err);
+		return -1;
+	}
+	dst = gmem_ptr(&vm->mem, gpa(vm->initrd_addr), vm->initrd_size);
+	fd = open(vm->cfg.initrd, O_RDONLY | O_CLOEXEC);
+	if (!dst || fd < 0) {
+		vireo_perror("initrd %s", vm->cfg.initrd);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/* Straight into guest RAM: no bounce buffer for a large initrd. */
+	while (done < vm->initrd_size) {
+		ssize_t n = read(fd, dst + done, vm->initrd_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			vireo_err("initrd %s: short read", vm->cfg.initrd);
+			close(fd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+static int setup_boot(struct vm *vm)
+{
+	uint8_t mp[4096 + MPTABLE_MAX_CPUS * 20];
+	struct boot_info bi;
+	char err[256];
+	size_t mplen;
+
+	if (kernel_load(&vm->kernel, &vm->mem, err, sizeof(err)) < 0) {
+		vireo_err("kernel %s: %s", vm->cfg.kernel, err);
+		return -1;
+	}
+	if (load_initrd(vm) < 0)
+		return -1;
+	vm->nr_e820 = e820_build(&vm->mem, vm->e820, E820_MAX_ENTRIES);
+	bi = (struct boot_info){.cmdline = vm->cfg.cmdline,
+				.initrd_addr = vm->initrd_addr,
+				.initrd_size = vm->initrd_size,
+				.e820 = vm->e820,
+				.nr_e820 = vm->nr_e820};
+	if (boot_write_info(&vm->kernel, &vm->mem, &bi, err, sizeof(err)) < 0) {
+		vireo_err("%s", err);
+		return -1;
+	}
+	mplen = mptable_build(mp, sizeof(mp), MPTABLE_ADDR, vm->cfg.cpus);
+	if (boot_write_gdt_and_page_tables(&vm->mem) < 0 || mplen == 0 ||
+	    !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), mp, mplen)) {
+		vireo_err("cannot write boot tables into guest memory");
+		return -1;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
+{
+	vm_init_state(vm, cfg, start_ns);
+	if (load_kernel_file(vm) < 0 || check_initrd_file(vm) < 0 || check_sizes(vm) < 0)
+		return -1;
+	if (create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0)
+		return -1;
+	if (platform_devices_init(vm) < 0)
+		return -1;
+	return vcpus_create(vm);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, (size_t)vm->run_size);
+		if (v->stats_fd >= 0)
+			close(v->stats_fd);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
+	serial_destroy(&vm->serial);
+	int fds[] = {vm->io_delay_eventfd, vm->stop_eventfd, vm->signal_fd,
+		     vm->stats_fd,	   vm->vm_fd,	      vm->kvm_fd};
+	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	gmem_free(&vm->mem);
+	free(vm->kernel_file);
+	vm->kernel_file = NULL;
+	pthread_mutex_destroy(&vm->stop_lock);
+}
