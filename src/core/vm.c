@@ -98,6 +98,38 @@ static int check_initrd_file(struct vm *vm)
 	return 0;
 }
 
+/*
+ * Would the command line and the initrd fit this kernel and this much RAM?
+ * Asked on a dry layout (no memory behind it), so the answer comes before
+ * KVM is opened: bad input is reported the same with or without /dev/kvm.
+ */
+static int check_boot_fits(struct vm *vm)
+{
+	struct gmem dry;
+	char err[256];
+	uint64_t addr;
+	size_t len = strlen(vm->cfg.cmdline);
+
+	gmem_layout(&dry, NULL, vm->cfg.mem_bytes);
+	if (len > vm->kernel.cmdline_max || len >= BOOT_CMDLINE_MAX) {
+		vireo_err("--cmdline is %zu bytes; kernel %s accepts at most %u", len, vm->cfg.kernel,
+			  vm->kernel.cmdline_max < BOOT_CMDLINE_MAX - 1 ? vm->kernel.cmdline_max
+								    : (unsigned)BOOT_CMDLINE_MAX - 1);
+		return -1;
+	}
+	if (vm->kernel.end > gmem_low_end(&dry)) {
+		vireo_err("kernel %s needs %llu MiB of RAM below the MMIO hole: --mem too small",
+			  vm->cfg.kernel, (unsigned long long)(vm->kernel.end >> 20) + 1);
+		return -1;
+	}
+	if (vm->cfg.initrd &&
+	    initrd_place(&vm->kernel, &dry, vm->initrd_size, &addr, err, sizeof(err)) < 0) {
+		vireo_err("initrd %s: %s", vm->cfg.initrd, err);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_sizes(struct vm *vm)
 {
 	uint64_t host = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
@@ -270,7 +302,8 @@ static int setup_boot(struct vm *vm)
 int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
 {
 	vm_init_state(vm, cfg, start_ns);
-	if (load_kernel_file(vm) < 0 || check_initrd_file(vm) < 0 || check_sizes(vm) < 0)
+	if (load_kernel_file(vm) < 0 || check_initrd_file(vm) < 0 || check_sizes(vm) < 0 ||
+	    check_boot_fits(vm) < 0)
 		return -1;
 	if (create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0)
 		return -1;
