@@ -1,0 +1,74 @@
+# tests/guest/lib.sh -- helpers for tests that boot the test guest under vireo.
+# Sourced, not run. A case is a shell function; `case_run NAME FUNC` runs it
+# and prints PASS/FAIL/SKIP for tests/run-tests.sh. Inside a case, `boot`
+# starts a VM and the `want_*` helpers assert; the first failed assertion
+# ends the case.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+VIREO=${VIREO:-build/vireo}
+ELF=build/guest/test-guest.elf
+BZ=build/guest/test-guest.bzImage
+TIMEOUT=${VIREO_TEST_TIMEOUT:-120}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+logdir=build/test-logs/guest
+mkdir -p "$logdir"
+
+have_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+
+# boot NAME ARGS... : run vireo; sets $out (serial output file), $json, $status.
+boot() {
+	local name=$1
+	shift
+	out=$tmp/$name.out
+	json=$tmp/$name.json
+	rm -f "$json"
+	"$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" "$@" </dev/null >"$out" 2>"$tmp/$name.err"
+	status=$?
+	cp "$out" "$logdir/$name.out"
+	cp "$tmp/$name.err" "$logdir/$name.err"
+	[ -f "$json" ] && cp "$json" "$logdir/$name.json"
+	return 0
+}
+
+fail() {
+	echo "FAIL: $case_name: $*"
+	case_failed=1
+	return 1
+}
+
+# jq on the last run's stats; prints the value.
+stat() { jq -r "$1" "$json"; }
+
+want_status() {
+	[ "$status" -eq "$1" ] || fail "exit status $status, want $1 ($(tail -n 2 "$out" | tr '\n' ' ')$(cat "$tmp"/*.err 2>/dev/null | tail -n 1))"
+}
+want_output() {
+	grep -qF -- "$1" "$out" || fail "output lacks '$1' (last line: $(tail -n 1 "$out"))"
+}
+want_success() {
+	want_status 1 && want_output "SUCCESS"
+}
+# want_stat JQ-EXPR OP VALUE (OP: -eq -le -ge -gt -lt)
+want_stat() {
+	local v
+	v=$(stat "$1" 2>/dev/null)
+	[[ "$v" =~ ^[0-9]+$ ]] || { fail "stat $1 is '$v', not a number"; return 1; }
+	[ "$v" "$2" "$3" ] || fail "stat $1 = $v, want $2 $3"
+}
+# Value of key=value in the RESULT line of a test.
+result_field() {
+	grep "^RESULT test=$1 " "$out" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
+case_run() {
+	case_name=$1
+	case_failed=0
+	if ! have_kvm; then
+		echo "SKIP: $case_name: no /dev/kvm"
+		return
+	fi
+	"$2" || true
+	[ "$case_failed" -eq 0 ] && echo "PASS: $case_name"
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# tests/guest/workloads.sh -- boot the test guest and assert its output and
+# its exact exit counts (from --stats-json). Counts are portable: a PIO write
+# is one exit on every KVM, whatever the host's speed.
+source "$(dirname "$0")/lib.sh"
+
+hello_bzimage() {
+	boot hello-bz --kernel "$BZ" --cmdline "console=ttyS0 test=hello"
+	want_success && want_output "Hello from the vireo test guest" &&
+		want_output "boot=bzimage" && want_output "RESULT test=hello ops=1" &&
+		[ "$(stat .boot.protocol)" = bzimage ] || fail "protocol $(stat .boot.protocol)"
+}
+
+hello_pvh() {
+	boot hello-pvh --kernel "$ELF" --cmdline "console=ttyS0 test=hello"
+	want_success && want_output "boot=pvh" && want_output "RESULT test=hello ops=1" &&
+		[ "$(stat .boot.protocol)" = pvh ] || fail "protocol $(stat .boot.protocol)"
+}
+
+# The guest writes the boot-timer port once, first thing.
+boot_timer() {
+	boot boot-timer --kernel "$BZ" --cmdline "test=hello"
+	want_success && want_stat '.boot.first_instruction_us' -gt 0 &&
+		want_stat '.pio["0x4f4"].exits' -eq 1
+}
+
+# 100000 writes to the test port: exactly 100000 userspace exits on it.
+pio_exact() {
+	boot pio --kernel "$BZ" --cmdline "test=pio count=100000"
+	want_success && want_output "RESULT test=pio ops=100000" &&
+		want_stat '.pio["0x4f0"].exits' -eq 100000
+}
+
+# Port 0x80 is swallowed by an ioeventfd: zero userspace exits, all counted in KVM.
+quiet_pio() {
+	boot quiet-pio --kernel "$BZ" --cmdline "test=quiet-pio count=20000"
+	want_success && want_stat '.pio["0x80"].exits' -eq 0 &&
+		want_stat '.pio["0x80"].in_kernel' -eq 20000 &&
+		[ "$(stat .optimizations.ioeventfd)" = true ] || fail "ioeventfd not active"
+}
+
+# ... and with the optimization switched off, every write is an exit again.
+quiet_pio_off() {
+	boot quiet-pio-off --kernel "$BZ" --no-ioeventfd --cmdline "test=quiet-pio count=20000"
+	want_success && want_stat '.pio["0x80"].exits' -eq 20000 &&
+		[ "$(stat .optimizations.ioeventfd)" = false ] || fail "ioeventfd still reported active"
+}
+
+# kvmclock reads come from shared memory: no exit per read. 100000 reads
+# produce no more userspace exits than 1000 reads beyond the serial output.
+kvmclock() {
+	local few many
+	boot kvmclock-few --kernel "$BZ" --cmdline "test=kvmclock count=1000"
+	want_success || return 1
+	few=$(stat '.exits.io - .pio["0x3f8"].exits + (.exits.mmio // 0)')
+	boot kvmclock --kernel "$BZ" --cmdline "test=kvmclock count=100000"
+	want_success && want_output "RESULT test=kvmclock ops=100000" || return 1
+	many=$(stat '.exits.io - .pio["0x3f8"].exits + (.exits.mmio // 0)')
+	[ "$few" -eq "$many" ] || fail "non-serial userspace exits grew from $few to $many with 99000 more reads"
+	# KVM's own exit counter cannot have one exit per read either.
+	want_stat '.kvm.exits' -lt 50000
+	[ "$(result_field kvmclock errors)" = 0 ] || fail "time went backwards"
+}
+
+timer() {
+	boot timer --kernel "$BZ" --cmdline "test=timer count=50"
+	want_success && [ "$(result_field timer ticks)" -ge 50 ] || fail "ticks $(result_field timer ticks)"
+	want_stat '.kvm.irq_injections' -ge 50
+}
+
+smp_n() {
+	local n=$1 i
+	boot "smp-$n" --kernel "$BZ" --cpus "$n" --cmdline "test=smp"
+	want_success && want_output "RESULT test=smp ops=$n " && want_output "cpus=$n " || return 1
+	for ((i = 1; i < n; i++)); do
+		want_output "AP $i up" || return 1
+	done
+	[ "$(stat .vcpus)" -eq "$n" ] || fail "stats report $(stat .vcpus) vCPUs"
+}
+smp_1() { smp_n 1; }
+smp_2() { smp_n 2; }
+smp_4() { smp_n 4; }
+
+smp_pvh() {
+	boot smp-pvh --kernel "$ELF" --cpus 2 --cmdline "test=smp"
+	want_success && want_output "RESULT test=smp ops=2 "
+}
+
+# The guest's exit code reaches the shell as (code << 1) | 1.
+debug_exit_status() {
+	boot bad-test --kernel "$BZ" --cmdline "test=no-such-test"
+	want_output "FAIL" && [ "$status" -ne 1 ] && [ $((status & 1)) -eq 1 ] ||
+		fail "status $status"
+	[ "$(stat .stop_reason)" = debug-exit ] || fail "stop_reason $(stat .stop_reason)"
+	[ "$(stat .exit_status)" -eq "$status" ] || fail "JSON exit_status differs"
+}
+
+# vireo's e820 map in the test guest's "memmap:" format.
+e820_lines() {
+	python3 -c 'import json, sys
+for e in json.load(open(sys.argv[1]))["boot"]["e820"]:
+    print("memmap: 0x%016x-0x%016x type %u" % (e["addr"], e["addr"] + e["size"] - 1, e["type"]))' "$1"
+}
+
+# The guest sees exactly the RAM of the e820 map vireo built, below and above the hole.
+e820_matches() {
+	local name=$1 kernel=$2 mem=$3 want_kib
+	boot "$name" --kernel "$kernel" --mem "$mem" --cmdline "test=hello verbose=1"
+	want_success || return 1
+	want_kib=$(stat '[.boot.e820[] | select(.type == 1) | .size] | add / 1024')
+	want_output "KiB RAM" && grep -q "memmap: .* entries, $want_kib KiB RAM" "$out" ||
+		fail "guest saw $(grep 'KiB RAM' "$out"), vireo built $want_kib KiB"
+	diff <(grep '^memmap: 0x' "$out" | tr -d '\r') <(e820_lines "$json") >/dev/null ||
+		fail "guest memmap differs from vireo's e820"
+}
+e820_small_bz() { e820_matches e820-64m-bz "$BZ" 64M; }
+e820_hole_bz() { e820_matches e820-3500m-bz "$BZ" 3500M; }
+e820_hole_pvh() { e820_matches e820-3500m-pvh "$ELF" 3500M; }
+
+# Every optimization switch shows up as really off in the stats.
+switches() {
+	boot switches --kernel "$BZ" --no-hugepages --no-kvmclock --no-pv-eoi --prefault \
+		--cmdline "test=hello"
+	want_success || return 1
+	[ "$(stat '.optimizations | [.hugepages, .kvmclock, .["pv-eoi"], .prefault] | map(tostring) | join(",")')" = "false,false,false,true" ] ||
+		fail "optimizations $(jq -c .optimizations "$json")"
+}
+
+# Every exit that reached userspace is attributed: the per-port counts add
+# up to the io exit count.
+accounting_adds_up() {
+	boot accounting --kernel "$BZ" --cpus 2 --cmdline "test=pio,smp count=1000"
+	want_success || return 1
+	[ "$(stat '[.pio[].exits] | add')" -eq "$(stat '.exits.io')" ] ||
+		fail "per-port sum $(stat '[.pio[].exits] | add') != io exits $(stat .exits.io)"
+	[ "$(stat '.exits_per_vcpu | add')" -eq "$(stat '[.exits[]] | add')" ] ||
+		fail "per-vCPU sum differs from per-reason sum"
+}
+
+case_run "hello (bzImage, 64-bit entry)" hello_bzimage
+case_run "hello (PVH ELF)" hello_pvh
+case_run "boot timer records the first instruction" boot_timer
+case_run "pio count=100000 gives 100000 exits on 0x4f0" pio_exact
+case_run "quiet-pio: zero userspace exits on 0x80" quiet_pio
+case_run "quiet-pio --no-ioeventfd: one exit per write" quiet_pio_off
+case_run "kvmclock: no exits per read" kvmclock
+case_run "timer: LAPIC timer interrupts arrive" timer
+case_run "smp with 1 vCPU" smp_1
+case_run "smp with 2 vCPUs" smp_2
+case_run "smp with 4 vCPUs" smp_4
+case_run "smp through PVH" smp_pvh
+case_run "debug-exit status propagates" debug_exit_status
+case_run "e820: 64M bzImage guest sees vireo's map" e820_small_bz
+case_run "e820: 3500M bzImage guest spans the hole" e820_hole_bz
+case_run "e820: 3500M PVH guest spans the hole" e820_hole_pvh
+case_run "optimization switches are honoured" switches
+case_run "exit accounting adds up" accounting_adds_up
