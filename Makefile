@@ -34,11 +34,13 @@ all: deps $(VIREO) guest tools
 deps:
 	@sh mk/deps.sh
 
-$(BUILD)/obj/%.o: %.c Makefile
+# Every compile waits for deps (order-only), so `make -j` on a fresh machine
+# installs the packages before the first compiler runs.
+$(BUILD)/obj/%.o: %.c Makefile | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/san/%.o: %.c Makefile
+$(BUILD)/san/%.o: %.c Makefile | deps
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -c -o $@ $<
 

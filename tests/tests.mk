@@ -5,7 +5,7 @@
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBVIREO_SAN) tests/unit/unit.h
+$(BUILD)/tests/%: tests/unit/%.c $(LIBVIREO_SAN) tests/unit/unit.h | deps
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(LIBVIREO_SAN) -lcmocka $(LDLIBS)
 
