@@ -69,6 +69,9 @@ uint64_t gmem_low_end(const struct gmem *m);
 int gmem_alloc(struct gmem *m, uint64_t ram_size, bool hugepages, bool prefault);
 void gmem_free(struct gmem *m);
 
+/* Can madvise(MADV_HUGEPAGE) take effect here (THP not "never")? */
+bool gmem_thp_available(void);
+
 /* Bytes of guest RAM resident in host memory right now (mincore). */
 uint64_t gmem_resident_bytes(const struct gmem *m);
 

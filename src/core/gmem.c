@@ -3,6 +3,7 @@
 #include "vireo/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,6 +107,19 @@ int gmem_alloc(struct gmem *m, uint64_t ram_size, bool hugepages, bool prefault)
 	m->map_size = ram_size;
 	gmem_layout(m, base, ram_size);
 	return 0;
+}
+
+bool gmem_thp_available(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strstr(buf, "[always]") || strstr(buf, "[madvise]");
 }
 
 void gmem_free(struct gmem *m)

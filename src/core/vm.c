@@ -183,16 +183,14 @@ static int create_kvm_vm(struct vm *vm)
 		vireo_perror("KVM_CREATE_VM");
 		return -1;
 	}
-	/* Intel needs these outside guest RAM before the first vCPU exists. */
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
-		vireo_perror("KVM_SET_TSS_ADDR");
-		return -1;
-	}
-	if (kvm_cap(vm->kvm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
-	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0) {
-		vireo_perror("KVM_SET_IDENTITY_MAP_ADDR");
-		return -1;
-	}
+	/*
+	 * Intel VMX needs these outside guest RAM before the first vCPU exists
+	 * (real-mode emulation). AMD ignores them; a KVM without VMX's needs
+	 * (e.g. software PVM) may refuse them, which is harmless there.
+	 */
+	(void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
+	if (kvm_cap(vm->kvm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0)
+		(void)ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		vireo_perror("KVM_CREATE_IRQCHIP");
 		return -1;
@@ -208,6 +206,10 @@ static int create_kvm_vm(struct vm *vm)
 
 static int setup_memory(struct vm *vm)
 {
+	if (vm->active[OPT_HUGEPAGES] && !gmem_thp_available()) {
+		vireo_warn("transparent huge pages are disabled on this host: 4 KiB pages only");
+		vm->active[OPT_HUGEPAGES] = false;
+	}
 	if (gmem_alloc(&vm->mem, vm->cfg.mem_bytes, vm->active[OPT_HUGEPAGES],
 		       vm->active[OPT_PREFAULT]) < 0)
 		return -1;
