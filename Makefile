@@ -29,7 +29,7 @@ VIREO_SAN := $(BUILD)/vireo-san
 LIBVIREO_SAN := $(BUILD)/libvireo-san.a
 
 .PHONY: all deps run check unit-tests format clean
-all: deps $(VIREO) guest tools
+all: deps $(VIREO) guest $(GUEST_BZSHIM) tools
 
 deps:
 	@sh mk/deps.sh

@@ -72,7 +72,7 @@ run_script() {
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
 done
-for t in tests/cli/*.sh tests/guest/*.sh tests/linux/boot-*.sh; do
+for t in tests/cli/*.sh tests/qemu/*.sh tests/guest/*.sh tests/linux/boot-*.sh; do
 	[ -x "$t" ] && run_script "$t"
 done
 

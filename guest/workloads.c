@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/*
+ * workloads.c -- hello, pio, quiet-pio, timer, kvmclock, trap (smp is in smp.c).
+ *
+ * Each prints one `RESULT test=NAME ops=N ns=N errors=N ...` line and returns
+ * 0, or returns fail(reason). All loops run at CPL3.
+ */
+#include "guest.h"
+
+#define MSR_APIC_BASE	 0x1b
+#define APIC_BASE_ENABLE (1u << 11)
+#define APIC_BASE_X2APIC (1u << 10)
+
+#define LVT_MASKED   (1u << 16)
+#define LVT_PERIODIC (1u << 17)
+#define SVR_ENABLE   (1u << 8)
+#define TIMER_DIV_16 0x3
+
+#define PIC1_DATA 0x21
+#define PIC2_DATA 0xa1
+
+static uint64_t per_op(uint64_t ns, uint64_t ops)
+{
+	return ops ? ns / ops : 0;
+}
+
+int run_hello(void)
+{
+	uint64_t t0 = rdtsc();
+
+	kprintf("Hello from the vireo test guest\n");
+	uint64_t ns = tsc_to_ns(rdtsc() - t0);
+
+	kprintf("RESULT test=hello ops=1 ns=%lu errors=0\n", ns);
+	return 0;
+}
+
+static void pio_loop(uint16_t port, uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++)
+		outb(port, (uint8_t)i);
+}
+
+int run_pio(void)
+{
+	uint64_t count = cmdline_u64("count", 1000);
+	uint64_t t0 = rdtsc();
+
+	pio_loop(VIREO_PORT_TEST, count);
+	uint64_t ns = tsc_to_ns(rdtsc() - t0);
+
+	kprintf("RESULT test=pio ops=%lu ns=%lu errors=0 port=0x%x ns_per_op=%lu\n", count, ns,
+		VIREO_PORT_TEST, per_op(ns, count));
+	return 0;
+}
+
+int run_quiet_pio(void)
+{
+	uint64_t count = cmdline_u64("count", 1000);
+	uint64_t t0 = rdtsc();
+
+	pio_loop(VIREO_PORT_IO_DELAY, count);
+	uint64_t ns = tsc_to_ns(rdtsc() - t0);
+
+	kprintf("RESULT test=quiet-pio ops=%lu ns=%lu errors=0 port=0x%x ns_per_op=%lu\n", count,
+		ns, VIREO_PORT_IO_DELAY, per_op(ns, count));
+	return 0;
+}
+
+int lapic_enable(void)
+{
+	uint64_t base;
+
+	if (!(cpuid(1, 0).edx & (1u << 9)))
+		return fail("no local APIC (CPUID.1:EDX.APIC = 0)");
+	base = sys_rdmsr(MSR_APIC_BASE);
+	if (!(base & APIC_BASE_ENABLE) || (base & APIC_BASE_X2APIC) ||
+	    (base & ~0xfffull) != LAPIC_BASE)
+		return fail("local APIC not in xAPIC mode at 0x%x (IA32_APIC_BASE=0x%lx)",
+			    LAPIC_BASE, base);
+	lapic_write(LAPIC_SVR, SVR_ENABLE | VEC_SPURIOUS);
+	return 0;
+}
+
+/* LAPIC timer counts (divide by 16) per millisecond, measured against the TSC. */
+static uint64_t lapic_timer_per_ms(void)
+{
+	const uint64_t cal_us = 10000;
+	uint64_t t0, t1;
+	uint32_t left;
+
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_DCR, TIMER_DIV_16);
+	lapic_write(LAPIC_TIMER_ICR, 0xffffffff);
+	t0 = rdtsc();
+	delay_us(cal_us);
+	left = lapic_read(LAPIC_TIMER_CCR);
+	t1 = rdtsc();
+	lapic_write(LAPIC_TIMER_ICR, 0);
+	uint64_t us = tsc_to_ns(t1 - t0) / 1000;
+
+	return us ? (0xffffffffull - left) * 1000 / us : 0;
+}
+
+int run_timer(void)
+{
+	uint64_t count = cmdline_u64("count", 50);
+	uint64_t period_us = cmdline_u64("period_us", 1000);
+	bool spin = cmdline_is("wait", "spin");
+	uint64_t per_ms, initial, t0, t1, deadline, errors = 0;
+	uint32_t ticks;
+
+	if (count == 0 || count > 0xffffffffull || period_us == 0)
+		fail_exit(EXIT_USAGE, "timer: count and period_us must be > 0");
+	if (lapic_enable())
+		return -1;
+	/* Keep the legacy PIC quiet: nothing but the LAPIC may interrupt us. */
+	outb(PIC1_DATA, 0xff);
+	outb(PIC2_DATA, 0xff);
+
+	per_ms = lapic_timer_per_ms();
+	initial = per_ms * period_us / 1000;
+	if (initial == 0 || initial > 0xffffffffull)
+		return fail("timer: cannot program a %lu us period (%lu counts/ms)", period_us,
+			    per_ms);
+
+	timer_ticks = 0;
+	lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_ICR, (uint32_t)initial);
+	t0 = rdtsc();
+	/* Generous: ten times the expected time plus a second. */
+	deadline = t0 + ns_to_tsc(count * period_us * 10000 + 1000000000ull);
+	irq_enable();
+	while ((ticks = timer_ticks) < count) {
+		if ((int64_t)(rdtsc() - deadline) > 0) {
+			errors = 1;
+			break;
+		}
+		/* hlt only once ticks flow, so a silent timer still hits the deadline. */
+		if (!spin && ticks > 0)
+			sys_wait_irq();
+		else
+			cpu_relax();
+	}
+	t1 = rdtsc();
+	irq_disable();
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_ICR, 0);
+
+	uint64_t ns = tsc_to_ns(t1 - t0);
+
+	kprintf("RESULT test=timer ops=%lu ns=%lu errors=%lu ticks=%u period_us=%lu "
+		"lapic_khz=%lu ns_per_tick=%lu wait=%s\n",
+		count, ns, errors, ticks, period_us, per_ms * 16, per_op(ns, ticks),
+		spin ? "spin" : "hlt");
+	if (errors)
+		return fail("timer: timeout, %u of %lu ticks", ticks, count);
+	return 0;
+}
+
+int run_kvmclock(void)
+{
+	uint64_t count = cmdline_u64("count", 100000);
+	volatile struct pvclock_vcpu_time_info *p;
+	uint64_t first, prev, now, t0, errors = 0;
+
+	if (!kvmclock_available())
+		return fail("no kvmclock");
+	p = kvmclock_enable();
+	if (!p)
+		return fail("kvmclock: MSR_KVM_SYSTEM_TIME_NEW did not fill the time page");
+	if (count == 0)
+		fail_exit(EXIT_USAGE, "kvmclock: count must be > 0");
+
+	t0 = rdtsc();
+	first = prev = pvclock_read(p);
+	for (uint64_t i = 1; i < count; i++) {
+		now = pvclock_read(p);
+		if (now < prev)
+			errors++;
+		prev = now;
+	}
+	uint64_t ns = tsc_to_ns(rdtsc() - t0);
+
+	kprintf("RESULT test=kvmclock ops=%lu ns=%lu errors=%lu span_ns=%lu stable=%u "
+		"ns_per_op=%lu\n",
+		count, ns, errors, prev - first, p->flags & PVCLOCK_TSC_STABLE_BIT,
+		per_op(ns, count));
+	if (prev <= first)
+		return fail("kvmclock never advanced");
+	if (errors)
+		return fail("kvmclock went backwards %lu times", errors);
+	return 0;
+}
+
+/* Fault on purpose (ud2 at CPL3): checks that a guest crash is reported as
+ * "FAIL: CPU exception vector=6 (#UD) ..." with exit code EXIT_TRAP. */
+int run_trap(void)
+{
+	kprintf("trap: executing ud2 at CPL3\n");
+	__asm__ volatile("ud2");
+	return fail("trap: ud2 did not fault");
+}
