@@ -25,6 +25,13 @@ void vireo_perror(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vireo_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * For pure functions that report why they failed without printing: format
+ * the reason into err[errlen] and return -1, so `return errf(...)` reads as
+ * "fail with this reason".
+ */
+int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
  * Parse a size like "256M", "4G" or "512" (a bare number is MiB, as QEMU's
  * -m). Suffixes K, M, G, T, optionally followed by "iB" or "B". Returns false
  * on garbage or overflow.

@@ -52,6 +52,16 @@ void vireo_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+int errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;

@@ -7,22 +7,8 @@
 #include "vireo/x86/boot.h"
 #include "vireo/x86/layout.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static unsigned e820_add(struct e820_entry *e, unsigned n, unsigned max, uint64_t addr,
 			 uint64_t size, uint32_t type)
@@ -66,7 +52,7 @@ int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t si
 		top = k->initrd_max + 1;
 	top = ALIGN_DOWN(top, 4096);
 	if (size > top || ALIGN_DOWN(top - size, 4096) < ALIGN_UP(k->end, 4096))
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "initrd of %llu KiB does not fit between the kernel (ends at %llu "
 			    "KiB) and %llu KiB: give the guest more --mem",
 			    (unsigned long long)(size >> 10), (unsigned long long)(k->end >> 10),
@@ -83,10 +69,10 @@ static int write_cmdline(const struct kernel_image *k, struct gmem *m, const cha
 	size_t max = k->cmdline_max < BOOT_CMDLINE_MAX - 1 ? k->cmdline_max : BOOT_CMDLINE_MAX - 1;
 
 	if (len > max)
-		return fail(err, errlen, "command line is %zu bytes; this kernel accepts at most %zu",
+		return errf(err, errlen, "command line is %zu bytes; this kernel accepts at most %zu",
 			    len, max);
 	if (!gmem_write(m, gpa(BOOT_CMDLINE_ADDR), cmdline, len + 1))
-		return fail(err, errlen, "no guest RAM for the command line");
+		return errf(err, errlen, "no guest RAM for the command line");
 	return 0;
 }
 
@@ -102,7 +88,7 @@ static int write_zero_page(const struct kernel_image *k, struct gmem *m,
 	unsigned n = bi->nr_e820 < E820_MAX_ENTRIES ? bi->nr_e820 : E820_MAX_ENTRIES;
 
 	if (!bp)
-		return fail(err, errlen, "no guest RAM for boot_params");
+		return errf(err, errlen, "no guest RAM for boot_params");
 	memset(bp, 0, BP_SIZE);
 	/* The kernel reads its own setup header back from boot_params. */
 	memcpy(bp + BP_SETUP_SECTS, k->file + BP_SETUP_SECTS, k->hdr_end - BP_SETUP_SECTS);
@@ -134,7 +120,7 @@ static int write_start_info(struct gmem *m, const struct boot_info *bi, char *er
 		si.nr_modules = 1;
 		si.modlist_paddr = BOOT_PVH_MODLIST_ADDR;
 		if (!gmem_write(m, gpa(BOOT_PVH_MODLIST_ADDR), &mod, sizeof(mod)))
-			return fail(err, errlen, "no guest RAM for the PVH module list");
+			return errf(err, errlen, "no guest RAM for the PVH module list");
 	}
 	for (unsigned i = 0; i < bi->nr_e820; i++) {
 		struct hvm_memmap_table_entry me = {
@@ -142,10 +128,10 @@ static int write_start_info(struct gmem *m, const struct boot_info *bi, char *er
 		uint64_t at = BOOT_PVH_MEMMAP_ADDR + (uint64_t)i * sizeof(me);
 
 		if (at + sizeof(me) > BOOT_STACK_ADDR - 0x100 || !gmem_write(m, gpa(at), &me, sizeof(me)))
-			return fail(err, errlen, "PVH memory map too large");
+			return errf(err, errlen, "PVH memory map too large");
 	}
 	if (!gmem_write(m, gpa(BOOT_ZEROPAGE_ADDR), &si, sizeof(si)))
-		return fail(err, errlen, "no guest RAM for hvm_start_info");
+		return errf(err, errlen, "no guest RAM for hvm_start_info");
 	return 0;
 }
 

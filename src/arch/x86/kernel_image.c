@@ -10,22 +10,8 @@
 #include "vireo/x86/layout.h"
 
 #include <elf.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint8_t le8(const uint8_t *b, size_t off)
 {
@@ -63,30 +49,30 @@ static int parse_bzimage(const uint8_t *b, size_t len, struct kernel_image *k, c
 	k->format = KERNEL_BZIMAGE;
 	k->protocol = le16(b, BP_VERSION);
 	if (k->protocol < 0x020c)
-		return fail(err, errlen,
+		return errf(err, errlen,
 			    "bzImage boot protocol %u.%02u is too old: vireo needs 2.12 or later "
 			    "(64-bit entry)",
 			    k->protocol >> 8, k->protocol & 0xff);
 	/* Fields up to init_size (0x264) exist from protocol 2.10 on. */
 	if (len < BP_INIT_SIZE + 4)
-		return fail(err, errlen, "bzImage truncated inside its setup header");
+		return errf(err, errlen, "bzImage truncated inside its setup header");
 	if (!(le16(b, BP_XLOADFLAGS) & XLF_KERNEL_64))
-		return fail(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 unset)");
+		return errf(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 unset)");
 	if (!(le8(b, BP_LOADFLAGS) & LOADED_HIGH))
-		return fail(err, errlen, "bzImage is a zImage (not loaded high): unsupported");
+		return errf(err, errlen, "bzImage is a zImage (not loaded high): unsupported");
 
 	setup_sects = le8(b, BP_SETUP_SECTS);
 	if (setup_sects == 0)
 		setup_sects = 4; /* the boot protocol's historical default */
 	k->setup_len = ((size_t)setup_sects + 1) * 512;
 	if (k->setup_len >= len)
-		return fail(err, errlen, "bzImage truncated: no protected-mode kernel after %zu "
+		return errf(err, errlen, "bzImage truncated: no protected-mode kernel after %zu "
 					 "bytes of setup",
 			    k->setup_len);
 	payload = len - k->setup_len;
 	/* syssize counts 16-byte paragraphs, rounded up: allow that slack. */
 	if ((uint64_t)le32(b, BP_SYSSIZE) * 16 > ALIGN_UP((uint64_t)payload, 16))
-		return fail(err, errlen, "bzImage truncated: header says %llu bytes of kernel, "
+		return errf(err, errlen, "bzImage truncated: header says %llu bytes of kernel, "
 					 "file holds %zu",
 			    (unsigned long long)le32(b, BP_SYSSIZE) * 16, payload);
 
@@ -143,14 +129,14 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 
 	k->format = KERNEL_PVH_ELF;
 	if (len < sizeof(eh))
-		return fail(err, errlen, "ELF file truncated inside its header");
+		return errf(err, errlen, "ELF file truncated inside its header");
 	memcpy(&eh, b, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
-		return fail(err, errlen, "ELF file is not x86-64 (64-bit little-endian)");
+		return errf(err, errlen, "ELF file is not x86-64 (64-bit little-endian)");
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
-		return fail(err, errlen, "ELF program headers missing or truncated");
+		return errf(err, errlen, "ELF program headers missing or truncated");
 
 	k->nr_seg = 0;
 	k->end = 0;
@@ -164,11 +150,11 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
-			return fail(err, errlen, "ELF segment %u truncated or inconsistent", i);
+			return errf(err, errlen, "ELF segment %u truncated or inconsistent", i);
 		if (__builtin_add_overflow(ph.p_paddr, ph.p_memsz, &seg_end))
-			return fail(err, errlen, "ELF segment %u wraps around", i);
+			return errf(err, errlen, "ELF segment %u wraps around", i);
 		if (k->nr_seg == KERNEL_MAX_SEGMENTS)
-			return fail(err, errlen, "ELF file has more than %d loadable segments",
+			return errf(err, errlen, "ELF file has more than %d loadable segments",
 				    KERNEL_MAX_SEGMENTS);
 		k->seg[k->nr_seg++] = (struct kernel_segment){.paddr = ph.p_paddr,
 							      .offset = ph.p_offset,
@@ -178,10 +164,10 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 			k->end = seg_end;
 	}
 	if (!have_entry)
-		return fail(err, errlen, "ELF file has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): "
+		return errf(err, errlen, "ELF file has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): "
 					 "vireo boots ELF kernels only through PVH");
 	if (k->nr_seg == 0)
-		return fail(err, errlen, "ELF file has no loadable segment");
+		return errf(err, errlen, "ELF file has no loadable segment");
 	k->cmdline_max = BOOT_CMDLINE_MAX - 1;
 	k->initrd_max = GMEM_HOLE_START - 1;
 	return 0;
@@ -198,9 +184,9 @@ int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *e
 	if (looks_like_elf(buf, len))
 		return parse_elf(buf, len, k, err, errlen);
 	if (len >= 0x200 && le16(buf, BP_BOOT_FLAG) == 0xaa55)
-		return fail(err, errlen, "not a kernel: a boot sector without a Linux setup "
+		return errf(err, errlen, "not a kernel: a boot sector without a Linux setup "
 					 "header (no \"HdrS\")");
-	return fail(err, errlen, "not a kernel: neither a bzImage nor an ELF file");
+	return errf(err, errlen, "not a kernel: neither a bzImage nor an ELF file");
 }
 
 int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t errlen)
@@ -210,7 +196,7 @@ int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t 
 		uint8_t *dst = gmem_ptr(m, gpa(s->paddr), s->memsz);
 
 		if (s->paddr < HIGH_MEM_ADDR || !dst)
-			return fail(err, errlen,
+			return errf(err, errlen,
 				    "kernel segment [0x%llx, 0x%llx) is not in guest RAM above 1 MiB "
 				    "(--mem too small?)",
 				    (unsigned long long)s->paddr,
@@ -221,7 +207,7 @@ int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t 
 	/* The bzImage decompressor uses init_size bytes from the load address. */
 	if (!gmem_ptr(m, gpa(KERNEL_LOAD_ADDR), k->end - KERNEL_LOAD_ADDR) &&
 	    k->format == KERNEL_BZIMAGE)
-		return fail(err, errlen, "kernel needs %llu MiB from 1 MiB up: --mem too small",
+		return errf(err, errlen, "kernel needs %llu MiB from 1 MiB up: --mem too small",
 			    (unsigned long long)((k->end - KERNEL_LOAD_ADDR) >> 20) + 1);
 	return 0;
 }
