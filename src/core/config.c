@@ -121,7 +121,13 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	}
 	opts[n] = (struct option){0};
 
-	optind = 1;
+	/*
+	 * 0, not 1: glibc then also resets getopt's hidden state (the position
+	 * inside a "-xy" cluster, the permutation bounds). With 1, a parse that
+	 * stopped early leaked into the next one: after "run -xy", the next
+	 * config_parse() went on with the stale "y" and failed.
+	 */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -166,6 +172,11 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			fprintf(out, "vireo %s\n", VIREO_VERSION);
 			return CONFIG_EXIT_OK;
 		case '?':
+			/* Inside a short-option cluster argv[optind - 1] is not the
+			 * culprit: name the letter, which getopt leaves in optopt. */
+			if (optopt > 0 && optopt < O_KERNEL)
+				return bad("unknown or incomplete option '-%s'",
+					   (char[]){(char)optopt, '\0'});
 			return bad("unknown or incomplete option '%s'", argv[optind - 1]);
 		default:
 			if (c >= O_NO_FIRST && c < O_NO_FIRST + OPT_COUNT) {

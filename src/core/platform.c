@@ -52,8 +52,8 @@ int platform_devices_init(struct vm *vm)
 
 	serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm);
 	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &vm->serial) < 0 ||
-	    bus_register(pio, I8042_DATA_PORT, I8042_CMD_PORT - I8042_DATA_PORT + 1, "i8042",
-			 i8042_io, vm) < 0 ||
+	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, vm) < 0 ||
+	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit", debug_exit_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_BOOT_TIMER, 4, "boot-timer", boot_timer_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_TEST, 4, "test", sink_io, NULL) < 0)

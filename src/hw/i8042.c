@@ -10,17 +10,25 @@
 
 #define I8042_CMD_RESET_CPU 0xfe
 
-void i8042_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+void i8042_data_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	(void)dev;
+	(void)offset;
+	if (!is_write && len == 1)
+		data[0] = 0; /* no keyboard: never any data */
+}
+
+void i8042_cmd_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	struct vm *vm = dev;
-	uint16_t port = (uint16_t)(I8042_DATA_PORT + offset);
 
+	(void)offset;
 	if (len != 1)
 		return;
 	if (!is_write) {
-		data[0] = 0;
+		data[0] = 0; /* status: both buffers empty */
 		return;
 	}
-	if (port == I8042_CMD_PORT && data[0] == I8042_CMD_RESET_CPU)
+	if (data[0] == I8042_CMD_RESET_CPU)
 		vm_request_stop(vm, STOP_RESET, 0, "guest reset through the i8042");
 }
