@@ -78,7 +78,9 @@ static int parse_bzimage(const uint8_t *b, size_t len, struct kernel_image *k, c
 
 	/* The setup header ends where the jump at 0x200 lands. */
 	k->hdr_end = BP_HEADER + le8(b, BP_JUMP + 1);
-	if (k->hdr_end > k->setup_len || k->hdr_end > BP_E820_TABLE)
+	/* A 2.12+ header reaches at least init_size; never copy past setup. */
+	if (k->hdr_end < BP_INIT_SIZE + 4 || k->hdr_end > k->setup_len ||
+	    k->hdr_end > BP_E820_TABLE)
 		k->hdr_end = BP_INIT_SIZE + 4;
 
 	init_size = le32(b, BP_INIT_SIZE);
@@ -112,9 +114,10 @@ static bool find_pvh_note(const uint8_t *b, size_t len, uint64_t off, uint64_t s
 			return false;
 		if (n.n_type == XEN_ELFNOTE_PHYS32_ENTRY && n.n_namesz == 4 &&
 		    memcmp(b + name_off, "Xen", 4) == 0 && (n.n_descsz == 4 || n.n_descsz == 8)) {
-			/* Linux emits a .quad, Xen-style guests a .long: take the low 32 bits. */
+			/* Linux emits a .quad, Xen-style guests a .long. Either way the
+			 * entry is 32-bit code: an address above 4 GiB is no entry. */
 			*entry = le32(b, desc_off);
-			return true;
+			return n.n_descsz == 4 || le32(b, desc_off + 4) == 0;
 		}
 		off = next;
 	}
