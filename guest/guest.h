@@ -276,6 +276,8 @@ int run_timer(void);
 int run_kvmclock(void);
 int run_smp(void);
 int run_trap(void);
+int run_reset(void);
+int run_echo(void);
 
 /* Set by entry.S / used by smp.c and the timer ISR. */
 extern volatile uint32_t timer_ticks;

@@ -119,6 +119,7 @@ run "hello,pio,timer" 2 1 "test=hello,pio,timer count=10" \
 run "tsc=pit" 1 1 "test=hello tsc=pit" 'via=pit$' '^SUCCESS$'
 run "trap (ud2 at CPL3)" 1 7 "test=trap" \
 	'^FAIL: CPU exception vector=6 \(#UD\) error=0x0 rip=0x[0-9a-f]+ cs=0x33 '
+run "reset (i8042)" 1 0 "test=reset" '^reset: pulsing the i8042 reset line'
 run "unknown test" 1 5 "test=nosuch" '^FAIL: unknown test nosuch$'
 run "no test" 1 5 "console=ttyS0" '^FAIL: no test= on the command line$'
 run "bad number" 1 5 "test=pio count=12x" '^FAIL: bad value for count'

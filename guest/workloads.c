@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * workloads.c -- hello, pio, quiet-pio, timer, kvmclock, trap (smp is in smp.c).
+ * workloads.c -- hello, pio, quiet-pio, echo, timer, kvmclock, trap, reset (smp is in
+ * smp.c).
  *
  * Each prints one `RESULT test=NAME ops=N ns=N errors=N ...` line and returns
  * 0, or returns fail(reason). All loops run at CPL3.
@@ -51,6 +52,36 @@ int run_pio(void)
 
 	kprintf("RESULT test=pio ops=%lu ns=%lu errors=0 port=0x%x ns_per_op=%lu\n", count, ns,
 		VIREO_PORT_TEST, per_op(ns, count));
+	return 0;
+}
+
+/*
+ * echo count=N: read N bytes from the UART (polling LSR.DR at CPL3) and print
+ * them back, so a test can check the console input path end to end. Gives
+ * up after timeout_ms (default 20 s) without input.
+ */
+int run_echo(void)
+{
+	uint64_t count = cmdline_u64("count", 5), got = 0;
+	uint64_t limit = tsc_khz * cmdline_u64("timeout_ms", 20000);
+	uint64_t t0 = rdtsc();
+	char buf[64];
+
+	if (count >= sizeof(buf))
+		return fail("echo: count must be below %lu", (uint64_t)sizeof(buf));
+	while (got < count) {
+		if (inb(VIREO_PORT_COM1 + 5) & 0x01)
+			buf[got++] = (char)inb(VIREO_PORT_COM1);
+		else if (rdtsc() - t0 > limit)
+			return fail("echo: only %lu of %lu bytes arrived", got, count);
+		else
+			cpu_relax();
+	}
+	buf[got] = '\0';
+	uint64_t ns = tsc_to_ns(rdtsc() - t0);
+
+	kprintf("echo: %s\n", buf);
+	kprintf("RESULT test=echo ops=%lu ns=%lu errors=0\n", count, ns);
 	return 0;
 }
 
@@ -200,4 +231,13 @@ int run_trap(void)
 	kprintf("trap: executing ud2 at CPL3\n");
 	__asm__ volatile("ud2");
 	return fail("trap: ud2 did not fault");
+}
+
+/* Reset the machine through the i8042 (as Linux's reboot=k does): the VMM
+ * ends the VM with status 0, QEMU -no-reboot exits 0. */
+int run_reset(void)
+{
+	kprintf("reset: pulsing the i8042 reset line\n");
+	outb(0x64, 0xfe);
+	return fail("reset: still running after the i8042 reset command");
 }

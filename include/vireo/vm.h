@@ -49,6 +49,7 @@ enum vm_stop_reason {
 	STOP_POWEROFF,	 /* KVM shutdown system event */
 	STOP_TRIPLE_FAULT,
 	STOP_SIGNAL,
+	STOP_CONSOLE_QUIT, /* Ctrl-A x on the terminal */
 	STOP_TIMEOUT,
 	STOP_ERROR, /* the guest did something vireo cannot continue from */
 };

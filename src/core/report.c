@@ -16,6 +16,7 @@ static const char *const stop_names[] = {
     [STOP_NONE] = "none",	  [STOP_DEBUG_EXIT] = "debug-exit",
     [STOP_RESET] = "reset",	  [STOP_POWEROFF] = "poweroff",
     [STOP_TRIPLE_FAULT] = "triple-fault", [STOP_SIGNAL] = "signal",
+    [STOP_CONSOLE_QUIT] = "console-quit",
     [STOP_TIMEOUT] = "timeout",	  [STOP_ERROR] = "error",
 };
 

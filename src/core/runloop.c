@@ -109,7 +109,7 @@ static bool on_console_input(struct vm *vm, struct console_input *ci, bool tty)
 		n = (ssize_t)console_filter(ci, buf, (size_t)n, &quit);
 	serial_push_input(&vm->serial, buf, (size_t)n);
 	if (quit)
-		vm_request_stop(vm, STOP_SIGNAL, 0, "quit from the console (Ctrl-A x)");
+		vm_request_stop(vm, STOP_CONSOLE_QUIT, 0, "quit from the console (Ctrl-A x)");
 	return true;
 }
 
