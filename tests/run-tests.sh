@@ -7,7 +7,16 @@
 #    script prints one line per case, "PASS: name", "FAIL: name: why" or
 #    "SKIP: name: why"; a script that prints none counts as one case by its
 #    exit status (0 pass, 77 skip, anything else fail).
-# Guest tests skip (not fail) when /dev/kvm is absent.
+# The guest tests (tests/guest/*.sh, tests/linux/boot-*.sh) need KVM. Without
+# /dev/kvm, when qemu-system-x86_64 is installed and VIREO_NO_EMU_KVM is unset,
+# they all run in one boot of an emulated machine with a real KVM inside
+# (tests/emu-kvm/run-in-vm.sh: QEMU TCG, nested AMD SVM); its console output is
+# in build/test-logs/emu-kvm.log, and a machine that does not come up counts as
+# a failure. Otherwise, without /dev/kvm, they skip.
+#
+# `tests/run-tests.sh --run-scripts SCRIPT...` (what the emulated machine runs)
+# only runs the scripts, leaving each one's output and exit status in
+# build/test-logs/NAME.log and NAME.rc, and counts nothing.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -35,6 +44,8 @@ run_unit() { # cmocka binary
 	while IFS= read -r line; do
 		case "$line" in
 		"ok "*"# SKIP"*) count_line "$name" "SKIP: ${line#ok }"; lines=$((lines + 1)) ;;
+		# cmocka 1.1.5 (Debian) prints a skip() as "not ok N # SKIP name".
+		"not ok "*"# SKIP"*) count_line "$name" "SKIP: ${line#not ok }"; lines=$((lines + 1)) ;;
 		"ok "*) count_line "$name" "PASS: ${line#ok }"; lines=$((lines + 1)) ;;
 		"not ok "*) count_line "$name" "FAIL: ${line#not ok }"; lines=$((lines + 1)) ;;
 		esac
@@ -45,12 +56,26 @@ run_unit() { # cmocka binary
 	echo "unit   $name: done"
 }
 
+script_name() { # tests/guest/workloads.sh -> guest/workloads
+	local name=${1#tests/}
+	echo "${name%.sh}"
+}
+script_log() { # the log file of a script
+	local name
+	name=$(script_name "$1")
+	echo "$logdir/${name//\//_}.log"
+}
+
 run_script() {
-	local t=$1 name rc lines=0
-	name=${t#tests/}
-	name=${name%.sh}
-	"$t" >"$logdir/${name//\//_}.log" 2>&1
+	local t=$1 rc
+	"$t" >"$(script_log "$t")" 2>&1
 	rc=$?
+	count_script "$t" "$rc"
+}
+
+count_script() { # script, its exit status; its output is in its log
+	local t=$1 rc=$2 name lines=0
+	name=$(script_name "$t")
 	while IFS= read -r line; do
 		if count_line "$name" "$line"; then
 			lines=$((lines + 1))
@@ -69,12 +94,90 @@ run_script() {
 	echo "script $name: done"
 }
 
+# Inside the emulated machine: run the given scripts, count nothing.
+if [ "${1:-}" = --run-scripts ]; then
+	shift
+	for t in "$@"; do
+		log=$(script_log "$t")
+		rc_file=${log%.log}.rc
+		rm -f "$rc_file"
+		start=$(date +%s)
+		"$t" >"$log" 2>&1
+		rc=$?
+		echo "$rc" >"$rc_file"
+		echo "$(script_name "$t"): exit status $rc after $(($(date +%s) - start)) s"
+	done
+	exit 0
+fi
+
+# The guest tests in the emulated machine: one boot for all of them.
+run_emulated() {
+	local t log rc=0 ran=0 start reason fetched=
+	echo "guest tests: no /dev/kvm here: running them on KVM inside QEMU TCG (nested SVM, emulated AMD EPYC); log in $logdir/emu-kvm.log"
+	for t in "$@"; do
+		log=$(script_log "$t")
+		rm -f "$log" "${log%.log}.rc"
+		case $t in
+		tests/linux/*)
+			# The emulated machine has no network: fetch the kernel here first.
+			if [ -z "$fetched" ]; then
+				fetched=1
+				tests/linux/fetch-debian-kernel.sh >"$logdir/fetch-debian-kernel.log" 2>&1 ||
+					echo "guest tests: tests/linux/fetch-debian-kernel.sh failed (see $logdir/fetch-debian-kernel.log)"
+			fi
+			;;
+		esac
+	done
+	start=$(date +%s)
+	# Progress as it happens; everything in the log.
+	tests/emu-kvm/run-in-vm.sh tests/run-tests.sh --run-scripts "$@" 2>&1 </dev/null |
+		tee "$logdir/emu-kvm.log" |
+		grep --line-buffered -E '^(emu-kvm: (L1 up|command exited)|[a-z]+/[^ ]+: exit status)' |
+		sed -u 's/^/       /'
+	rc=${PIPESTATUS[0]}
+	echo "guest tests: emulated machine done after $(($(date +%s) - start)) s (run-in-vm.sh status $rc)"
+	for t in "$@"; do
+		log=$(script_log "$t")
+		if [ -f "${log%.log}.rc" ] && [ -f "$log" ]; then
+			ran=$((ran + 1))
+			count_script "$t" "$(cat "${log%.log}.rc")"
+		fi
+	done
+	if [ "$ran" -lt $# ]; then
+		reason=$(grep -m 1 '^emu-kvm: error: ' "$logdir/emu-kvm.log")
+		reason=${reason#emu-kvm: error: }
+		[ -n "$reason" ] || reason="run-in-vm.sh exited with status $rc"
+		if [ "$ran" -eq 0 ]; then
+			count_line emu-kvm "FAIL: no guest test ran on KVM in the emulated machine: $reason (see $logdir/emu-kvm.log)"
+		else
+			for t in "$@"; do
+				log=$(script_log "$t")
+				[ -f "${log%.log}.rc" ] ||
+					count_line "$(script_name "$t")" "FAIL: $(script_name "$t") did not finish in the emulated machine: $reason (see $logdir/emu-kvm.log)"
+			done
+		fi
+	fi
+}
+
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
 done
-for t in tests/cli/*.sh tests/qemu/*.sh tests/guest/*.sh tests/linux/boot-*.sh; do
+for t in tests/cli/*.sh tests/qemu/*.sh; do
 	[ -x "$t" ] && run_script "$t"
 done
+# The scripts that need KVM.
+kvm_scripts=()
+for t in tests/guest/*.sh tests/linux/boot-*.sh; do
+	[ -x "$t" ] && kvm_scripts+=("$t")
+done
+if [ ${#kvm_scripts[@]} -gt 0 ] && [ ! -e /dev/kvm ] && [ -z "${VIREO_NO_EMU_KVM:-}" ] &&
+	command -v qemu-system-x86_64 >/dev/null 2>&1; then
+	run_emulated "${kvm_scripts[@]}"
+else
+	for t in "${kvm_scripts[@]}"; do
+		run_script "$t"
+	done
+fi
 
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failures:"
