@@ -226,9 +226,9 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-    {"hello", run_hello}, {"pio", run_pio}, {"quiet-pio", run_quiet_pio},
-    {"timer", run_timer}, {"smp", run_smp}, {"kvmclock", run_kvmclock},
-    {"trap", run_trap}, {"reset", run_reset}, {"echo", run_echo},
+    {"hello", run_hello}, {"pio", run_pio},	{"quiet-pio", run_quiet_pio},
+    {"timer", run_timer}, {"smp", run_smp},	{"kvmclock", run_kvmclock},
+    {"trap", run_trap},	  {"reset", run_reset}, {"echo", run_echo},
 };
 
 static const struct workload *find_workload(const char *name, size_t len)

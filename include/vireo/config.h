@@ -46,8 +46,8 @@ struct vm_config {
 	bool want[OPT_COUNT];
 };
 
-#define CONFIG_DEFAULT_MEM (256ull << 20)
-#define CONFIG_MIN_MEM (32ull << 20)
+#define CONFIG_DEFAULT_MEM     (256ull << 20)
+#define CONFIG_MIN_MEM	       (32ull << 20)
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0"
 
 enum config_result { CONFIG_RUN, CONFIG_EXIT_OK, CONFIG_ERROR };

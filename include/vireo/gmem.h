@@ -26,22 +26,22 @@ static inline gpa_t gpa(uint64_t v)
 
 /* Start of the 32-bit PCI/MMIO hole; RAM above it moves to 4 GiB. */
 #define GMEM_HOLE_START 0xc0000000ull
-#define GMEM_HOLE_END 0x100000000ull
+#define GMEM_HOLE_END	0x100000000ull
 
 #define GMEM_MAX_SLOTS 2
 
 struct gmem_slot {
-	uint64_t gpa;	/* guest physical start */
-	uint64_t size;	/* bytes */
-	uint8_t *host;	/* host address of gpa */
+	uint64_t gpa;  /* guest physical start */
+	uint64_t size; /* bytes */
+	uint8_t *host; /* host address of gpa */
 };
 
 struct gmem {
 	struct gmem_slot slot[GMEM_MAX_SLOTS];
 	unsigned nr_slots;
-	uint8_t *base;	    /* the whole mapping (for munmap/madvise) */
-	uint64_t map_size;  /* its length */
-	uint64_t ram_size;  /* total guest RAM */
+	uint8_t *base;	   /* the whole mapping (for munmap/madvise) */
+	uint64_t map_size; /* its length */
+	uint64_t ram_size; /* total guest RAM */
 };
 
 /*

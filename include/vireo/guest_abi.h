@@ -38,6 +38,6 @@
 
 /* Serial console the guest prints to (8250, IRQ 4). */
 #define VIREO_PORT_COM1 0x3f8
-#define VIREO_IRQ_COM1 4
+#define VIREO_IRQ_COM1	4
 
 #endif

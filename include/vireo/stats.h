@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #define STATS_MAX_EXIT_REASON 64 /* KVM_EXIT_* values; larger ones count in the last slot */
-#define STATS_HIST_BUCKETS 48	 /* bucket i: handling took [2^i, 2^(i+1)) ns */
-#define STATS_STRAY_SLOTS 16	 /* distinct unassigned ports/addresses tracked per vCPU */
+#define STATS_HIST_BUCKETS    48 /* bucket i: handling took [2^i, 2^(i+1)) ns */
+#define STATS_STRAY_SLOTS     16 /* distinct unassigned ports/addresses tracked per vCPU */
 
 /* Accesses to addresses where no device sits, by address. */
 struct stray_count {
@@ -38,8 +38,8 @@ struct vcpu_stats {
 	struct stray_table pio_stray;
 	struct stray_table mmio_stray;
 	uint64_t hist[STATS_HIST_BUCKETS];
-	uint64_t handled;    /* exits timed into hist */
-	uint64_t handle_ns;  /* their total handling time */
+	uint64_t handled;   /* exits timed into hist */
+	uint64_t handle_ns; /* their total handling time */
 };
 
 static inline void stats_count_exit(struct vcpu_stats *s, uint32_t reason)
@@ -60,7 +60,7 @@ void stats_add(struct vcpu_stats *a, const struct vcpu_stats *b);
 const char *stats_exit_name(unsigned reason);
 
 /* KVM binary statistics (KVM_GET_STATS_FD), the scalar ones only. */
-#define KVM_STATS_MAX 128
+#define KVM_STATS_MAX	  128
 #define KVM_STAT_NAME_MAX 48
 
 struct kvm_stat_set {

@@ -60,7 +60,7 @@ struct vm {
 	int kvm_fd, vm_fd, stats_fd;
 	int run_size;
 	int max_vcpus;
-	bool active[OPT_COUNT];	/* optimizations actually in force */
+	bool active[OPT_COUNT]; /* optimizations actually in force */
 	uint32_t pv_features;	/* CPUID 0x40000001 eax offered */
 
 	struct gmem mem;
@@ -81,7 +81,7 @@ struct vm {
 	int io_delay_region;  /* its PIO region, for the stats */
 
 	/* Time line, monotonic ns. */
-	uint64_t start_ns;	   /* process start (main) */
+	uint64_t start_ns;		/* process start (main) */
 	_Atomic uint64_t first_insn_ns; /* first write to the boot-timer port; 0 before */
 
 	/* Stopping: the first vm_request_stop() wins and wakes the main loop. */

@@ -6,20 +6,13 @@
 #include <string.h>
 
 const char *const optimization_names[OPT_COUNT] = {
-    [OPT_HUGEPAGES] = "hugepages",
-    [OPT_PREFAULT] = "prefault",
-    [OPT_IOEVENTFD] = "ioeventfd",
-    [OPT_X2APIC] = "x2apic",
-    [OPT_TSC_DEADLINE] = "tsc-deadline",
-    [OPT_KVMCLOCK] = "kvmclock",
-    [OPT_NOP_IO_DELAY] = "nop-io-delay",
-    [OPT_ASYNC_PF] = "async-pf",
-    [OPT_STEAL_TIME] = "steal-time",
-    [OPT_PV_EOI] = "pv-eoi",
-    [OPT_PV_UNHALT] = "pv-unhalt",
-    [OPT_PV_TLB_FLUSH] = "pv-tlb-flush",
-    [OPT_PV_SEND_IPI] = "pv-send-ipi",
-    [OPT_PV_SCHED_YIELD] = "pv-sched-yield",
+    [OPT_HUGEPAGES] = "hugepages",	 [OPT_PREFAULT] = "prefault",
+    [OPT_IOEVENTFD] = "ioeventfd",	 [OPT_X2APIC] = "x2apic",
+    [OPT_TSC_DEADLINE] = "tsc-deadline", [OPT_KVMCLOCK] = "kvmclock",
+    [OPT_NOP_IO_DELAY] = "nop-io-delay", [OPT_ASYNC_PF] = "async-pf",
+    [OPT_STEAL_TIME] = "steal-time",	 [OPT_PV_EOI] = "pv-eoi",
+    [OPT_PV_UNHALT] = "pv-unhalt",	 [OPT_PV_TLB_FLUSH] = "pv-tlb-flush",
+    [OPT_PV_SEND_IPI] = "pv-send-ipi",	 [OPT_PV_SCHED_YIELD] = "pv-sched-yield",
     [OPT_POLL_CONTROL] = "poll-control",
 };
 
@@ -54,11 +47,10 @@ void config_usage(FILE *out)
 		if (i == OPT_KVMCLOCK)
 			fprintf(out, "\n                      ");
 	}
-	fprintf(out,
-		"\n"
-		"exit status: the guest's code C written to port 0xf4 gives (C << 1) | 1;\n"
-		"0 when the guest resets or powers off; 124 on --timeout; 128+N on signal N;\n"
-		"2 when the VM cannot be built (bad image, options or host).\n");
+	fprintf(out, "\n"
+		     "exit status: the guest's code C written to port 0xf4 gives (C << 1) | 1;\n"
+		     "0 when the guest resets or powers off; 124 on --timeout; 128+N on signal N;\n"
+		     "2 when the VM cannot be built (bad image, options or host).\n");
 }
 
 enum {
@@ -144,7 +136,8 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			if (!parse_size(optarg, &cfg->mem_bytes))
 				return bad("--mem %s: not a size (try 512M or 2G)", optarg);
 			if (cfg->mem_bytes < CONFIG_MIN_MEM)
-				return bad("--mem %s: too small, a guest needs at least 32M", optarg);
+				return bad("--mem %s: too small, a guest needs at least 32M",
+					   optarg);
 			break;
 		case O_CPUS:
 			if (!parse_uint(optarg, 1, 1u << 16, &v))
@@ -159,7 +152,8 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			break;
 		case O_TIMEOUT:
 			if (!parse_uint(optarg, 1, 1u << 30, &v))
-				return bad("--timeout %s: need a number of seconds, at least 1", optarg);
+				return bad("--timeout %s: need a number of seconds, at least 1",
+					   optarg);
 			cfg->timeout_s = (unsigned)v;
 			break;
 		case O_PREFAULT:

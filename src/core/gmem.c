@@ -80,8 +80,8 @@ int gmem_alloc(struct gmem *m, uint64_t ram_size, bool hugepages, bool prefault)
 	 * on host 2 MiB boundaries: only then can THP back them with huge
 	 * pages and KVM map them with 2 MiB (shadow or EPT/NPT) entries.
 	 */
-	raw = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	raw = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED) {
 		vireo_perror("cannot reserve %llu MiB for guest RAM",
 			     (unsigned long long)(ram_size >> 20));

@@ -13,11 +13,15 @@
 #include <unistd.h>
 
 static const char *const stop_names[] = {
-    [STOP_NONE] = "none",	  [STOP_DEBUG_EXIT] = "debug-exit",
-    [STOP_RESET] = "reset",	  [STOP_POWEROFF] = "poweroff",
-    [STOP_TRIPLE_FAULT] = "triple-fault", [STOP_SIGNAL] = "signal",
+    [STOP_NONE] = "none",
+    [STOP_DEBUG_EXIT] = "debug-exit",
+    [STOP_RESET] = "reset",
+    [STOP_POWEROFF] = "poweroff",
+    [STOP_TRIPLE_FAULT] = "triple-fault",
+    [STOP_SIGNAL] = "signal",
     [STOP_CONSOLE_QUIT] = "console-quit",
-    [STOP_TIMEOUT] = "timeout",	  [STOP_ERROR] = "error",
+    [STOP_TIMEOUT] = "timeout",
+    [STOP_ERROR] = "error",
 };
 
 static uint64_t vm_rss_kib(void)
@@ -83,15 +87,15 @@ static void table_bus(FILE *f, const struct vm *vm, const struct bus *b, const u
 
 		if (!counts[i] && !k)
 			continue;
-		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64, b->region[i].name, b->region[i].base,
-			counts[i]);
+		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64, b->region[i].name,
+			b->region[i].base, counts[i]);
 		if (b->region[i].kernel_eventfd >= 0)
 			fprintf(f, "   (+%" PRIu64 " consumed in KVM)", k);
 		fputc('\n', f);
 	}
 	for (unsigned i = 0; i < stray->used; i++)
-		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64 "\n", "(nothing)", stray->slot[i].addr,
-			stray->slot[i].count);
+		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64 "\n", "(nothing)",
+			stray->slot[i].addr, stray->slot[i].count);
 }
 
 static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
@@ -99,8 +103,9 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 	double ms = first_insn_ms(vm);
 
 	fprintf(f, "\nvireo: VM stopped: %s (exit status %d)\n", vm->stop_detail, vm->exit_status);
-	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB", vm->kernel.format == KERNEL_BZIMAGE ? "bzImage" : "PVH",
-		vm->nr_vcpus, vm->cfg.mem_bytes >> 20);
+	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB",
+		vm->kernel.format == KERNEL_BZIMAGE ? "bzImage" : "PVH", vm->nr_vcpus,
+		vm->cfg.mem_bytes >> 20);
 	if (ms >= 0)
 		fprintf(f, ", first guest instruction after %.3f ms", ms);
 	fprintf(f, "\nexits to userspace, by reason:\n");
@@ -125,8 +130,9 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 					2ull << b, t->hist[b]);
 	}
 	if (vm->kvm_vcpu_stats.nr) {
-		static const char *const keys[] = {"exits", "io_exits", "mmio_exits", "halt_exits",
-						   "irq_injections", "pf_taken", "insn_emulation"};
+		static const char *const keys[] = {"exits",	    "io_exits",	      "mmio_exits",
+						   "halt_exits",    "irq_injections", "pf_taken",
+						   "insn_emulation"};
 
 		fprintf(f, "KVM in-kernel counters (all vCPUs):\n");
 		for (unsigned i = 0; i < ARRAY_SIZE(keys); i++)
@@ -173,16 +179,19 @@ static void json_bus(FILE *f, const struct vm *vm, const struct bus *b, const ui
 		json_str(f, key);
 		fprintf(f, ": {\"name\": ");
 		json_str(f, b->region[i].name);
-		fprintf(f, ", \"base\": %" PRIu64 ", \"exits\": %" PRIu64, b->region[i].base, counts[i]);
+		fprintf(f, ", \"base\": %" PRIu64 ", \"exits\": %" PRIu64, b->region[i].base,
+			counts[i]);
 		if (b->region[i].kernel_eventfd >= 0)
 			fprintf(f, ", \"in_kernel\": %" PRIu64, region_kernel_count(vm, b, i));
 		fprintf(f, "}");
 		first = false;
 	}
 	for (unsigned i = 0; i < stray->used; i++) {
-		fprintf(f, "%s\n    \"0x%" PRIx64 "\": {\"name\": \"unassigned\", \"base\": %" PRIu64
-			   ", \"exits\": %" PRIu64 "}",
-			first ? "" : ",", stray->slot[i].addr, stray->slot[i].addr, stray->slot[i].count);
+		fprintf(f,
+			"%s\n    \"0x%" PRIx64 "\": {\"name\": \"unassigned\", \"base\": %" PRIu64
+			", \"exits\": %" PRIu64 "}",
+			first ? "" : ",", stray->slot[i].addr, stray->slot[i].addr,
+			stray->slot[i].count);
 		first = false;
 	}
 	fprintf(f, "\n  }");
@@ -228,8 +237,9 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 	json_bus(f, vm, &vm->pio, t->pio, &t->pio_stray, true);
 	fprintf(f, ",\n  \"mmio\": ");
 	json_bus(f, vm, &vm->mmio, t->mmio, &t->mmio_stray, false);
-	fprintf(f, ",\n  \"handling_ns\": {\"count\": %" PRIu64 ", \"total\": %" PRIu64
-		   ", \"log2_histogram\": [",
+	fprintf(f,
+		",\n  \"handling_ns\": {\"count\": %" PRIu64 ", \"total\": %" PRIu64
+		", \"log2_histogram\": [",
 		t->handled, t->handle_ns);
 	for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++)
 		fprintf(f, "%s%" PRIu64, b ? ", " : "", t->hist[b]);
@@ -247,8 +257,9 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 	for (unsigned i = 0; i < vm->nr_e820; i++)
 		fprintf(f, "%s\n    {\"addr\": %" PRIu64 ", \"size\": %" PRIu64 ", \"type\": %u}",
 			i ? "," : "", vm->e820[i].addr, vm->e820[i].size, vm->e820[i].type);
-	fprintf(f, "\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
-		   "},\n",
+	fprintf(f,
+		"\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
+		"},\n",
 		vm->cfg.mem_bytes >> 20, vm->vmm_rss_kib);
 	fprintf(f, "  \"cpuid_pv_features\": %u,\n  \"optimizations\": {", vm->pv_features);
 	for (unsigned i = 0; i < OPT_COUNT; i++)

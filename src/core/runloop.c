@@ -153,7 +153,8 @@ static void control_loop(struct vm *vm)
 		if (vm->cfg.timeout_s && now_ns() >= deadline) {
 			char detail[64];
 
-			snprintf(detail, sizeof(detail), "--timeout of %u s reached", vm->cfg.timeout_s);
+			snprintf(detail, sizeof(detail), "--timeout of %u s reached",
+				 vm->cfg.timeout_s);
 			vm_request_stop(vm, STOP_TIMEOUT, 124, detail);
 		}
 	}

@@ -21,9 +21,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#define APIC_LVT0 0x350
-#define APIC_LVT1 0x360
-#define APIC_MODE_NMI 0x4
+#define APIC_LVT0	 0x350
+#define APIC_LVT1	 0x360
+#define APIC_MODE_NMI	 0x4
 #define APIC_MODE_EXTINT 0x7
 
 static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)

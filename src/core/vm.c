@@ -112,9 +112,10 @@ static int check_boot_fits(struct vm *vm)
 
 	gmem_layout(&dry, NULL, vm->cfg.mem_bytes);
 	if (len > vm->kernel.cmdline_max || len >= BOOT_CMDLINE_MAX) {
-		vireo_err("--cmdline is %zu bytes; kernel %s accepts at most %u", len, vm->cfg.kernel,
-			  vm->kernel.cmdline_max < BOOT_CMDLINE_MAX - 1 ? vm->kernel.cmdline_max
-								    : (unsigned)BOOT_CMDLINE_MAX - 1);
+		vireo_err(
+		    "--cmdline is %zu bytes; kernel %s accepts at most %u", len, vm->cfg.kernel,
+		    vm->kernel.cmdline_max < BOOT_CMDLINE_MAX - 1 ? vm->kernel.cmdline_max
+								  : (unsigned)BOOT_CMDLINE_MAX - 1);
 		return -1;
 	}
 	if (vm->kernel.end > gmem_low_end(&dry)) {
@@ -336,7 +337,7 @@ void vm_destroy(struct vm *vm)
 	vm->nr_vcpus = 0;
 	serial_destroy(&vm->serial);
 	int fds[] = {vm->io_delay_eventfd, vm->stop_eventfd, vm->signal_fd,
-		     vm->stats_fd,	   vm->vm_fd,	      vm->kvm_fd};
+		     vm->stats_fd,	   vm->vm_fd,	     vm->kvm_fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

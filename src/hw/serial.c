@@ -24,27 +24,27 @@ enum {
 	REG_SCR = 7,
 };
 
-#define IER_RDI 0x01
-#define IER_THRI 0x02
-#define IIR_NONE 0x01
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_FIFO 0xc0
-#define FCR_ENABLE 0x01
+#define IER_RDI	     0x01
+#define IER_THRI     0x02
+#define IIR_NONE     0x01
+#define IIR_THRI     0x02
+#define IIR_RDI	     0x04
+#define IIR_FIFO     0xc0
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
-#define LCR_DLAB 0x80
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
-#define MCR_OUT1 0x04
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
-#define LSR_DR 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define LCR_DLAB     0x80
+#define MCR_DTR	     0x01
+#define MCR_RTS	     0x02
+#define MCR_OUT1     0x04
+#define MCR_OUT2     0x08
+#define MCR_LOOP     0x10
+#define LSR_DR	     0x01
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
+#define MSR_CTS	     0x10
+#define MSR_DSR	     0x20
+#define MSR_RI	     0x40
+#define MSR_DCD	     0x80
 
 void serial_init(struct serial *s, int out_fd, unsigned irq, irq_line_fn set_irq, void *opaque)
 {
@@ -166,8 +166,9 @@ static uint8_t modem_status(const struct serial *s)
 	if (s->mcr & MCR_LOOP) {
 		/* Loopback wires DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD; Linux's
 		 * probe checks exactly this. */
-		return (uint8_t)((s->mcr & MCR_DTR ? MSR_DSR : 0) | (s->mcr & MCR_RTS ? MSR_CTS : 0) |
-				 (s->mcr & MCR_OUT1 ? MSR_RI : 0) | (s->mcr & MCR_OUT2 ? MSR_DCD : 0));
+		return (
+		    uint8_t)((s->mcr & MCR_DTR ? MSR_DSR : 0) | (s->mcr & MCR_RTS ? MSR_CTS : 0) |
+			     (s->mcr & MCR_OUT1 ? MSR_RI : 0) | (s->mcr & MCR_OUT2 ? MSR_DCD : 0));
 	}
 	return MSR_DCD | MSR_DSR | MSR_CTS;
 }

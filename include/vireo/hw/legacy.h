@@ -12,7 +12,7 @@
 
 /* i8042 at 0x60 (data) and 0x64 (status/command): 0xfe to 0x64 resets. */
 #define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT 0x64
+#define I8042_CMD_PORT	0x64
 void i8042_data_io(void *vm, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 void i8042_cmd_io(void *vm, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 

@@ -30,14 +30,14 @@ struct kernel_image {
 	enum kernel_format format;
 	const uint8_t *file;
 	size_t file_len;
-	uint64_t entry;	   /* 64-bit entry (bzImage) or 32-bit PVH entry */
-	uint64_t end;	   /* first byte above everything the kernel occupies */
+	uint64_t entry;	      /* 64-bit entry (bzImage) or 32-bit PVH entry */
+	uint64_t end;	      /* first byte above everything the kernel occupies */
 	uint32_t cmdline_max; /* longest command line it accepts, without NUL */
 	uint64_t initrd_max;  /* last byte an initrd may occupy */
 	/* bzImage */
 	uint16_t protocol;
-	size_t setup_len;  /* boot sector + setup code, in bytes */
-	size_t hdr_end;	   /* end of the setup header, as an offset */
+	size_t setup_len; /* boot sector + setup code, in bytes */
+	size_t hdr_end;	  /* end of the setup header, as an offset */
 	/* PVH ELF */
 	struct kernel_segment seg[KERNEL_MAX_SEGMENTS];
 	unsigned nr_seg;
@@ -47,8 +47,7 @@ struct kernel_image {
  * Recognise and validate a kernel image held in `buf`. On failure returns -1
  * and writes a one-line reason into err (no "vireo:" prefix).
  */
-int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *err,
-		 size_t errlen);
+int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *err, size_t errlen);
 
 /* Copy the kernel into guest memory. -1 with a reason when it does not fit. */
 int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t errlen);
@@ -60,8 +59,8 @@ struct e820_entry {
 	uint32_t type;
 } __attribute__((packed));
 
-#define E820_RAM 1
-#define E820_RESERVED 2
+#define E820_RAM	 1
+#define E820_RESERVED	 2
 #define E820_MAX_ENTRIES 128
 
 /* The memory map vireo gives every guest; returns the entry count. */
@@ -81,8 +80,8 @@ struct boot_info {
  * fits below the kernel's limit and the top of low RAM, above the kernel.
  * Returns 0 and sets *addr, or -1 with a reason.
  */
-int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t size,
-		 uint64_t *addr, char *err, size_t errlen);
+int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t size, uint64_t *addr,
+		 char *err, size_t errlen);
 
 /*
  * Write the command line and boot_params (bzImage) or hvm_start_info with its
@@ -96,38 +95,38 @@ int boot_write_gdt_and_page_tables(struct gmem *m);
 
 /* Offsets of boot_params fields used by the loader and its tests. */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
-#define BP_EXT_RAMDISK_SIZE 0x0c4
-#define BP_EXT_CMD_LINE_PTR 0x0c8
-#define BP_E820_ENTRIES 0x1e8
-#define BP_SETUP_SECTS 0x1f1
-#define BP_SYSSIZE 0x1f4
-#define BP_BOOT_FLAG 0x1fe
-#define BP_JUMP 0x200
-#define BP_HEADER 0x202
-#define BP_VERSION 0x206
-#define BP_TYPE_OF_LOADER 0x210
-#define BP_LOADFLAGS 0x211
-#define BP_CODE32_START 0x214
-#define BP_RAMDISK_IMAGE 0x218
-#define BP_RAMDISK_SIZE 0x21c
-#define BP_CMD_LINE_PTR 0x228
-#define BP_INITRD_ADDR_MAX 0x22c
-#define BP_KERNEL_ALIGNMENT 0x230
-#define BP_RELOCATABLE 0x234
-#define BP_XLOADFLAGS 0x236
-#define BP_CMDLINE_SIZE 0x238
-#define BP_PREF_ADDRESS 0x258
-#define BP_INIT_SIZE 0x260
-#define BP_E820_TABLE 0x2d0
-#define BP_SIZE 0x1000
+#define BP_EXT_RAMDISK_SIZE  0x0c4
+#define BP_EXT_CMD_LINE_PTR  0x0c8
+#define BP_E820_ENTRIES	     0x1e8
+#define BP_SETUP_SECTS	     0x1f1
+#define BP_SYSSIZE	     0x1f4
+#define BP_BOOT_FLAG	     0x1fe
+#define BP_JUMP		     0x200
+#define BP_HEADER	     0x202
+#define BP_VERSION	     0x206
+#define BP_TYPE_OF_LOADER    0x210
+#define BP_LOADFLAGS	     0x211
+#define BP_CODE32_START	     0x214
+#define BP_RAMDISK_IMAGE     0x218
+#define BP_RAMDISK_SIZE	     0x21c
+#define BP_CMD_LINE_PTR	     0x228
+#define BP_INITRD_ADDR_MAX   0x22c
+#define BP_KERNEL_ALIGNMENT  0x230
+#define BP_RELOCATABLE	     0x234
+#define BP_XLOADFLAGS	     0x236
+#define BP_CMDLINE_SIZE	     0x238
+#define BP_PREF_ADDRESS	     0x258
+#define BP_INIT_SIZE	     0x260
+#define BP_E820_TABLE	     0x2d0
+#define BP_SIZE		     0x1000
 
-#define HDRS_MAGIC 0x53726448u /* "HdrS" */
+#define HDRS_MAGIC    0x53726448u /* "HdrS" */
 #define XLF_KERNEL_64 (1u << 0)
-#define LOADED_HIGH (1u << 0)
+#define LOADED_HIGH   (1u << 0)
 
 /* PVH (xen/include/public/arch-x86/hvm/start_info.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define HVM_START_MAGIC 0x336ec578u
+#define HVM_START_MAGIC		 0x336ec578u
 
 struct hvm_start_info {
 	uint32_t magic;

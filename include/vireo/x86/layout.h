@@ -17,37 +17,37 @@
 #ifndef VIREO_X86_LAYOUT_H
 #define VIREO_X86_LAYOUT_H
 
-#define BOOT_GDT_ADDR 0x500ull
-#define BOOT_PML4_ADDR 0x1000ull
-#define BOOT_PDPT_ADDR 0x2000ull
-#define BOOT_PD_ADDR 0x3000ull /* four pages */
-#define BOOT_ZEROPAGE_ADDR 0x7000ull
+#define BOOT_GDT_ADDR	      0x500ull
+#define BOOT_PML4_ADDR	      0x1000ull
+#define BOOT_PDPT_ADDR	      0x2000ull
+#define BOOT_PD_ADDR	      0x3000ull /* four pages */
+#define BOOT_ZEROPAGE_ADDR    0x7000ull
 #define BOOT_PVH_MODLIST_ADDR 0x7040ull
-#define BOOT_PVH_MEMMAP_ADDR 0x7100ull
-#define BOOT_STACK_ADDR 0x8ff0ull
-#define BOOT_CMDLINE_ADDR 0x20000ull
-#define BOOT_CMDLINE_MAX 0x10000ull /* bytes, with the NUL */
+#define BOOT_PVH_MEMMAP_ADDR  0x7100ull
+#define BOOT_STACK_ADDR	      0x8ff0ull
+#define BOOT_CMDLINE_ADDR     0x20000ull
+#define BOOT_CMDLINE_MAX      0x10000ull /* bytes, with the NUL */
 
-#define EBDA_ADDR 0x9fc00ull
-#define BASE_MEM_END 0xa0000ull
-#define BIOS_AREA_ADDR 0xf0000ull
-#define MPTABLE_ADDR BIOS_AREA_ADDR
-#define HIGH_MEM_ADDR 0x100000ull
+#define EBDA_ADDR	 0x9fc00ull
+#define BASE_MEM_END	 0xa0000ull
+#define BIOS_AREA_ADDR	 0xf0000ull
+#define MPTABLE_ADDR	 BIOS_AREA_ADDR
+#define HIGH_MEM_ADDR	 0x100000ull
 #define KERNEL_LOAD_ADDR HIGH_MEM_ADDR
 
 /* Intel VMX needs three pages for a real-mode TSS and one for an identity
  * page table, outside every memslot; QEMU uses the same place. */
 #define KVM_IDENTITY_MAP_ADDR 0xfeffc000ull
-#define KVM_TSS_ADDR 0xfeffd000ull
-#define KVM_PRIVATE_END 0xff000000ull
+#define KVM_TSS_ADDR	      0xfeffd000ull
+#define KVM_PRIVATE_END	      0xff000000ull
 
 #define IOAPIC_ADDR 0xfec00000ull
-#define LAPIC_ADDR 0xfee00000ull
+#define LAPIC_ADDR  0xfee00000ull
 
 /* GDT selectors, as the Linux boot protocol names them. */
 #define BOOT_CS32 0x08 /* PVH: 32-bit flat code */
 #define BOOT_CS64 0x10 /* __BOOT_CS */
-#define BOOT_DS 0x18   /* __BOOT_DS */
-#define BOOT_TSS 0x20
+#define BOOT_DS	  0x18 /* __BOOT_DS */
+#define BOOT_TSS  0x20
 
 #endif

@@ -41,8 +41,8 @@ unsigned e820_build(const struct gmem *m, struct e820_entry *e, unsigned max)
 	return n;
 }
 
-int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t size,
-		 uint64_t *addr, char *err, size_t errlen)
+int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t size, uint64_t *addr,
+		 char *err, size_t errlen)
 {
 	uint64_t top = gmem_low_end(m);
 	uint64_t start;
@@ -69,8 +69,8 @@ static int write_cmdline(const struct kernel_image *k, struct gmem *m, const cha
 	size_t max = k->cmdline_max < BOOT_CMDLINE_MAX - 1 ? k->cmdline_max : BOOT_CMDLINE_MAX - 1;
 
 	if (len > max)
-		return errf(err, errlen, "command line is %zu bytes; this kernel accepts at most %zu",
-			    len, max);
+		return errf(err, errlen,
+			    "command line is %zu bytes; this kernel accepts at most %zu", len, max);
 	if (!gmem_write(m, gpa(BOOT_CMDLINE_ADDR), cmdline, len + 1))
 		return errf(err, errlen, "no guest RAM for the command line");
 	return 0;
@@ -81,8 +81,8 @@ static void put32(uint8_t *p, size_t off, uint32_t v)
 	memcpy(p + off, &v, sizeof(v));
 }
 
-static int write_zero_page(const struct kernel_image *k, struct gmem *m,
-			   const struct boot_info *bi, char *err, size_t errlen)
+static int write_zero_page(const struct kernel_image *k, struct gmem *m, const struct boot_info *bi,
+			   char *err, size_t errlen)
 {
 	uint8_t *bp = gmem_ptr(m, gpa(BOOT_ZEROPAGE_ADDR), BP_SIZE);
 	unsigned n = bi->nr_e820 < E820_MAX_ENTRIES ? bi->nr_e820 : E820_MAX_ENTRIES;
@@ -104,8 +104,7 @@ static int write_zero_page(const struct kernel_image *k, struct gmem *m,
 	return 0;
 }
 
-static int write_start_info(struct gmem *m, const struct boot_info *bi, char *err,
-			    size_t errlen)
+static int write_start_info(struct gmem *m, const struct boot_info *bi, char *err, size_t errlen)
 {
 	struct hvm_start_info si = {
 	    .magic = HVM_START_MAGIC,
@@ -127,7 +126,8 @@ static int write_start_info(struct gmem *m, const struct boot_info *bi, char *er
 		    .addr = bi->e820[i].addr, .size = bi->e820[i].size, .type = bi->e820[i].type};
 		uint64_t at = BOOT_PVH_MEMMAP_ADDR + (uint64_t)i * sizeof(me);
 
-		if (at + sizeof(me) > BOOT_STACK_ADDR - 0x100 || !gmem_write(m, gpa(at), &me, sizeof(me)))
+		if (at + sizeof(me) > BOOT_STACK_ADDR - 0x100 ||
+		    !gmem_write(m, gpa(at), &me, sizeof(me)))
 			return errf(err, errlen, "PVH memory map too large");
 	}
 	if (!gmem_write(m, gpa(BOOT_ZEROPAGE_ADDR), &si, sizeof(si)))

@@ -13,16 +13,16 @@
 #include "vireo/util.h"
 #include "vireo/x86/cpu.h"
 
-#define CPUID_1_ECX_X2APIC (1u << 21)
+#define CPUID_1_ECX_X2APIC	 (1u << 21)
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
-#define CPUID_1_ECX_HYPERVISOR (1u << 31)
-#define CPUID_1_EDX_HTT (1u << 28)
+#define CPUID_1_ECX_HYPERVISOR	 (1u << 31)
+#define CPUID_1_EDX_HTT		 (1u << 28)
 
 #define KVM_CPUID_SIGNATURE 0x40000000u
-#define KVM_CPUID_FEATURES 0x40000001u
+#define KVM_CPUID_FEATURES  0x40000001u
 
 /* Level types in leaves 0xb and 0x1f, ECX[15:8]. */
-#define LEVEL_SMT 1u
+#define LEVEL_SMT  1u
 #define LEVEL_CORE 2u
 
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid_entry2 *e, unsigned n, uint32_t function,
@@ -56,7 +56,8 @@ static void fix_leaf1(struct kvm_cpuid_entry2 *e, unsigned vcpu_id, const struct
 	e->ecx = c->tsc_deadline ? e->ecx | CPUID_1_ECX_TSC_DEADLINE
 				 : e->ecx & ~CPUID_1_ECX_TSC_DEADLINE;
 	/* EBX[31:24] initial APIC ID, [23:16] addressable logical CPUs per package. */
-	e->ebx = (e->ebx & 0x0000ffffu) | (vcpu_id & 0xff) << 24 | (logical > 255 ? 255 : logical) << 16;
+	e->ebx =
+	    (e->ebx & 0x0000ffffu) | (vcpu_id & 0xff) << 24 | (logical > 255 ? 255 : logical) << 16;
 	if (c->ncpus > 1)
 		e->edx |= CPUID_1_EDX_HTT;
 	else
@@ -126,7 +127,8 @@ uint32_t cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned vcpu_id,
 			break;
 		case 0x80000008:
 			/* AMD: ECX[7:0] cores - 1, [15:12] APIC ID bits. */
-			e[i].ecx = (e[i].ecx & ~0xf0ffu) | (c->ncpus - 1) | order_base_2(c->ncpus) << 12;
+			e[i].ecx =
+			    (e[i].ecx & ~0xf0ffu) | (c->ncpus - 1) | order_base_2(c->ncpus) << 12;
 			break;
 		case 0x8000001e:
 			/* AMD extended APIC ID; one thread per core, node 0. */

@@ -66,14 +66,16 @@ static int parse_bzimage(const uint8_t *b, size_t len, struct kernel_image *k, c
 		setup_sects = 4; /* the boot protocol's historical default */
 	k->setup_len = ((size_t)setup_sects + 1) * 512;
 	if (k->setup_len >= len)
-		return errf(err, errlen, "bzImage truncated: no protected-mode kernel after %zu "
-					 "bytes of setup",
+		return errf(err, errlen,
+			    "bzImage truncated: no protected-mode kernel after %zu "
+			    "bytes of setup",
 			    k->setup_len);
 	payload = len - k->setup_len;
 	/* syssize counts 16-byte paragraphs, rounded up: allow that slack. */
 	if ((uint64_t)le32(b, BP_SYSSIZE) * 16 > ALIGN_UP((uint64_t)payload, 16))
-		return errf(err, errlen, "bzImage truncated: header says %llu bytes of kernel, "
-					 "file holds %zu",
+		return errf(err, errlen,
+			    "bzImage truncated: header says %llu bytes of kernel, "
+			    "file holds %zu",
 			    (unsigned long long)le32(b, BP_SYSSIZE) * 16, payload);
 
 	/* The setup header ends where the jump at 0x200 lands. */
@@ -124,8 +126,7 @@ static bool find_pvh_note(const uint8_t *b, size_t len, uint64_t off, uint64_t s
 	return false;
 }
 
-static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char *err,
-		     size_t errlen)
+static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char *err, size_t errlen)
 {
 	Elf64_Ehdr eh;
 	bool have_entry = false;
@@ -137,8 +138,8 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
 		return errf(err, errlen, "ELF file is not x86-64 (64-bit little-endian)");
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-	    eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > len ||
+	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
 		return errf(err, errlen, "ELF program headers missing or truncated");
 
 	k->nr_seg = 0;
@@ -152,7 +153,8 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 			have_entry = find_pvh_note(b, len, ph.p_offset, ph.p_filesz, &k->entry);
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
-		if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
+		if (ph.p_filesz > ph.p_memsz || ph.p_offset > len ||
+		    ph.p_filesz > len - ph.p_offset)
 			return errf(err, errlen, "ELF segment %u truncated or inconsistent", i);
 		if (__builtin_add_overflow(ph.p_paddr, ph.p_memsz, &seg_end))
 			return errf(err, errlen, "ELF segment %u wraps around", i);
@@ -167,8 +169,9 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 			k->end = seg_end;
 	}
 	if (!have_entry)
-		return errf(err, errlen, "ELF file has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): "
-					 "vireo boots ELF kernels only through PVH");
+		return errf(err, errlen,
+			    "ELF file has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): "
+			    "vireo boots ELF kernels only through PVH");
 	if (k->nr_seg == 0)
 		return errf(err, errlen, "ELF file has no loadable segment");
 	k->cmdline_max = BOOT_CMDLINE_MAX - 1;
@@ -176,8 +179,7 @@ static int parse_elf(const uint8_t *b, size_t len, struct kernel_image *k, char 
 	return 0;
 }
 
-int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *err,
-		 size_t errlen)
+int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *err, size_t errlen)
 {
 	memset(k, 0, sizeof(*k));
 	k->file = buf;
@@ -187,8 +189,9 @@ int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *e
 	if (looks_like_elf(buf, len))
 		return parse_elf(buf, len, k, err, errlen);
 	if (len >= 0x200 && le16(buf, BP_BOOT_FLAG) == 0xaa55)
-		return errf(err, errlen, "not a kernel: a boot sector without a Linux setup "
-					 "header (no \"HdrS\")");
+		return errf(err, errlen,
+			    "not a kernel: a boot sector without a Linux setup "
+			    "header (no \"HdrS\")");
 	return errf(err, errlen, "not a kernel: neither a bzImage nor an ELF file");
 }
 
@@ -199,11 +202,12 @@ int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t 
 		uint8_t *dst = gmem_ptr(m, gpa(s->paddr), s->memsz);
 
 		if (s->paddr < HIGH_MEM_ADDR || !dst)
-			return errf(err, errlen,
-				    "kernel segment [0x%llx, 0x%llx) is not in guest RAM above 1 MiB "
-				    "(--mem too small?)",
-				    (unsigned long long)s->paddr,
-				    (unsigned long long)(s->paddr + s->memsz));
+			return errf(
+			    err, errlen,
+			    "kernel segment [0x%llx, 0x%llx) is not in guest RAM above 1 MiB "
+			    "(--mem too small?)",
+			    (unsigned long long)s->paddr,
+			    (unsigned long long)(s->paddr + s->memsz));
 		memcpy(dst, k->file + s->offset, s->filesz);
 		memset(dst + s->filesz, 0, s->memsz - s->filesz);
 	}

@@ -13,8 +13,8 @@
 
 #include <string.h>
 
-#define MPC_SPEC_REV 4
-#define APIC_VERSION 0x14
+#define MPC_SPEC_REV   4
+#define APIC_VERSION   0x14
 #define IOAPIC_VERSION 0x11
 
 enum { MP_PROCESSOR = 0, MP_BUS = 1, MP_IOAPIC = 2, MP_INTSRC = 3, MP_LINTSRC = 4 };
@@ -97,8 +97,8 @@ static uint8_t checksum(const void *p, size_t len)
 
 static size_t table_size(unsigned ncpus)
 {
-	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) + ncpus * sizeof(struct mpc_cpu) +
-	       sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
+	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
+	       ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
 	       (ISA_IRQS + 2) * sizeof(struct mpc_intsrc);
 }
 
@@ -152,10 +152,10 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus)
 					 .dstirq = irq};
 		put(buf, &pos, &count, &src, sizeof(src));
 	}
-	struct mpc_intsrc lint0 = {.type = MP_LINTSRC, .irqtype = MP_IRQ_EXTINT, .dstapic = 0,
-				   .dstirq = 0};
-	struct mpc_intsrc lint1 = {.type = MP_LINTSRC, .irqtype = MP_IRQ_NMI, .dstapic = 0xff,
-				   .dstirq = 1};
+	struct mpc_intsrc lint0 = {
+	    .type = MP_LINTSRC, .irqtype = MP_IRQ_EXTINT, .dstapic = 0, .dstirq = 0};
+	struct mpc_intsrc lint1 = {
+	    .type = MP_LINTSRC, .irqtype = MP_IRQ_NMI, .dstapic = 0xff, .dstirq = 1};
 	put(buf, &pos, &count, &lint0, sizeof(lint0));
 	put(buf, &pos, &count, &lint1, sizeof(lint1));
 

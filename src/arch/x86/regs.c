@@ -11,23 +11,23 @@
 
 #include <string.h>
 
-#define CR0_PE (1ull << 0)
-#define CR0_MP (1ull << 1)
-#define CR0_ET (1ull << 4)
-#define CR0_NE (1ull << 5)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
+#define CR0_PE	 (1ull << 0)
+#define CR0_MP	 (1ull << 1)
+#define CR0_ET	 (1ull << 4)
+#define CR0_NE	 (1ull << 5)
+#define CR0_PG	 (1ull << 31)
+#define CR4_PAE	 (1ull << 5)
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
 
-#define PTE_P (1ull << 0)
+#define PTE_P  (1ull << 0)
 #define PTE_RW (1ull << 1)
 #define PTE_PS (1ull << 7)
 
 /* flags in the descriptor's bits 40..55, as Linux's GDT_ENTRY() takes them. */
 #define GDT_ENTRY(flags, base, limit)                                                              \
-	((((base)&0xff000000ull) << (56 - 24)) | (((uint64_t)(flags)&0xf0ffull) << 40) |          \
-	 (((limit)&0xf0000ull) << (48 - 16)) | (((base)&0x00ffffffull) << 16) |                   \
+	((((base)&0xff000000ull) << (56 - 24)) | (((uint64_t)(flags)&0xf0ffull) << 40) |           \
+	 (((limit)&0xf0000ull) << (48 - 16)) | (((base)&0x00ffffffull) << 16) |                    \
 	 ((limit)&0x0ffffull))
 
 const uint64_t boot_gdt[6] = {
@@ -132,15 +132,15 @@ void boot_fpu(struct kvm_fpu *fpu)
 unsigned boot_msrs(struct boot_msr *out, unsigned max)
 {
 	static const struct boot_msr msrs[] = {
-	    {0x174, 0},		    /* IA32_SYSENTER_CS */
-	    {0x175, 0},		    /* IA32_SYSENTER_ESP */
-	    {0x176, 0},		    /* IA32_SYSENTER_EIP */
-	    {0xc0000081, 0},	    /* STAR */
-	    {0xc0000082, 0},	    /* LSTAR */
-	    {0xc0000083, 0},	    /* CSTAR */
-	    {0xc0000084, 0},	    /* SYSCALL_MASK */
-	    {0xc0000102, 0},	    /* KERNEL_GS_BASE */
-	    {0x1a0, 1},		    /* IA32_MISC_ENABLE: fast strings */
+	    {0x174, 0},		     /* IA32_SYSENTER_CS */
+	    {0x175, 0},		     /* IA32_SYSENTER_ESP */
+	    {0x176, 0},		     /* IA32_SYSENTER_EIP */
+	    {0xc0000081, 0},	     /* STAR */
+	    {0xc0000082, 0},	     /* LSTAR */
+	    {0xc0000083, 0},	     /* CSTAR */
+	    {0xc0000084, 0},	     /* SYSCALL_MASK */
+	    {0xc0000102, 0},	     /* KERNEL_GS_BASE */
+	    {0x1a0, 1},		     /* IA32_MISC_ENABLE: fast strings */
 	    {0x2ff, (1u << 11) | 6}, /* MTRRdefType: MTRRs on, default write-back */
 	};
 	unsigned n = ARRAY_SIZE(msrs) < max ? ARRAY_SIZE(msrs) : max;
