@@ -29,7 +29,7 @@ VIREO_SAN := $(BUILD)/vireo-san
 LIBVIREO_SAN := $(BUILD)/libvireo-san.a
 
 .PHONY: all deps run check unit-tests format clean
-all: deps $(VIREO) guest $(GUEST_BZSHIM) tools
+all: deps $(VIREO) guest tools
 
 deps:
 	@sh mk/deps.sh
@@ -57,6 +57,9 @@ $(LIBVIREO_SAN): $(VIREO_SAN_OBJS)
 include guest/guest.mk
 include tools/tools.mk
 include tests/tests.mk
+
+# After the includes: a prerequisite list is expanded when its rule is read.
+all: $(GUEST_BZSHIM)
 
 # Boot the test guest: its success is debug-exit code 0, i.e. status 1.
 run: all

@@ -9,6 +9,10 @@ set -u
 cd "$(dirname "$0")/../.."
 command -v qemu-system-x86_64 >/dev/null 2>&1 || { echo "SKIP: test guest under QEMU: no qemu-system-x86_64"; exit 0; }
 for boot in pvh bzimage bzimage32; do
-	BOOT=$boot TIMEOUT=60 guest/qemu-test.sh build/guest/test-guest.elf 2>&1 |
-		sed -n -E "s/^(PASS|FAIL) +(.*[^ ]) +status=.*/\1: $boot \2/p"
+	log=$(BOOT=$boot TIMEOUT=60 guest/qemu-test.sh build/guest/test-guest.elf 2>&1)
+	status=$?
+	printf '%s\n' "$log" | sed -n -E "s/^(PASS|FAIL) +(.*[^ ]) +status=.*/\1: $boot \2/p"
+	if [ "$status" -ne 0 ] && ! grep -q '^FAIL ' <<<"$log"; then
+		echo "FAIL: $boot: guest/qemu-test.sh exited $status: $(tail -n 1 <<<"$log")"
+	fi
 done
