@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iothread.h -- an I/O thread: one epoll loop over the fds its devices care
+ * about (queue ioeventfds, io_uring completion eventfds, ...).
+ *
+ * Device work happens here, never on a vCPU thread: a doorbell is an
+ * ioeventfd that KVM signals without leaving the kernel, the I/O thread wakes
+ * on it, processes the queue, and raises the interrupt through an irqfd.
+ */
+#ifndef VIREO_IOTHREAD_H
+#define VIREO_IOTHREAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef void (*iothread_fn)(void *opaque);
+
+#define IOTHREAD_MAX_FDS 256
+
+struct iothread_watch {
+	int fd;
+	iothread_fn fn;
+	void *opaque;
+	bool used;
+};
+
+struct iothread {
+	int epfd;
+	int wake_fd; /* eventfd: stop request */
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock; /* protects watch[] against concurrent add/del */
+	struct iothread_watch watch[IOTHREAD_MAX_FDS];
+	uint64_t wakeups;
+};
+
+int iothread_init(struct iothread *t);
+int iothread_start(struct iothread *t);
+/* Stop and join the thread; handlers are not running when this returns. */
+void iothread_stop(struct iothread *t);
+void iothread_destroy(struct iothread *t);
+
+/*
+ * Call fn(opaque) on the I/O thread whenever fd (an eventfd) becomes
+ * readable; the eventfd counter is drained before fn runs. Any thread may
+ * add or remove watches, except a callback itself (the loop holds the lock
+ * while it dispatches). Lock order: the I/O thread's lock before a device's
+ * lock, so never call iothread_del() while holding a device lock.
+ */
+int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque);
+void iothread_del(struct iothread *t, int fd);
+
+#endif

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio.h -- what a virtio device implements; the transport does the rest.
+ *
+ * A device (blk, rng, console) says what it is through virtio_device_ops:
+ * its ID, features, queues and config space, and what to do when the driver
+ * starts it, kicks a queue, or resets it. The virtio-pci transport
+ * (virtio_pci.c) owns feature negotiation, device status, queue
+ * configuration, doorbells (ioeventfds) and interrupts (MSI-X through
+ * irqfd); a device never sees the PCI layer.
+ */
+#ifndef VIREO_VIRTIO_VIRTIO_H
+#define VIREO_VIRTIO_VIRTIO_H
+
+#include "vireo/gmem.h"
+#include "vireo/virtio/queue.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Transport-level feature bits (virtio 1.2, 6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* Device status bits. */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED 128
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtio_dev;
+struct iothread;
+
+struct virtio_device_ops {
+	const char *name;	  /* "blk", "rng", "console": for stats and messages */
+	uint16_t device_id;	  /* virtio device ID: 2 blk, 3 console, 4 rng */
+	uint64_t features;	  /* device-specific features offered */
+	unsigned num_queues;
+	uint16_t queue_max_size;
+	size_t config_size;
+	/* Device configuration space (len 1, 2, 4 or 8, within config_size). */
+	void (*config_read)(struct virtio_dev *d, size_t off, void *buf, size_t len);
+	void (*config_write)(struct virtio_dev *d, size_t off, const void *buf, size_t len);
+	/* The driver set DRIVER_OK: queues are valid. -1 -> DEVICE_NEEDS_RESET. */
+	int (*activate)(struct virtio_dev *d);
+	/* I/O thread, device lock held: queue q was kicked (chains may be waiting). */
+	void (*queue_notify)(struct virtio_dev *d, unsigned q);
+	/* Device reset: I/O has been quiesced; drop all queue and request state. */
+	void (*reset)(struct virtio_dev *d);
+};
+
+struct virtio_dev {
+	const struct virtio_device_ops *ops;
+	void *priv; /* the device's own state */
+	const struct gmem *mem;
+	struct iothread *io;
+
+	pthread_mutex_t lock; /* taken by the I/O thread and by transport config access */
+	uint64_t driver_features; /* negotiated (valid after FEATURES_OK) */
+	uint8_t status;
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+
+	/* Set by the transport: raise queue q's interrupt (MSI-X vector). */
+	void (*raise_irq)(struct virtio_dev *d, unsigned q);
+	/* Set by the transport: the device hit an unrecoverable guest error. */
+	void (*needs_reset)(struct virtio_dev *d);
+	void *transport;
+};
+
+static inline bool virtio_has_feature(const struct virtio_dev *d, unsigned bit)
+{
+	return d->driver_features & (1ull << bit);
+}
+
+/*
+ * Devices call this after pushing completions to queue q: interrupts the
+ * driver unless it asked not to be (flags or EVENT_IDX). Safe with the lock.
+ */
+void virtio_notify_used(struct virtio_dev *d, unsigned q);
+
+/*
+ * Standard device loop body for queue q: drain the ring with notifications
+ * suppressed, calling handle() for each chain, then re-enable notifications
+ * and look once more (the driver may have added work in between).
+ * handle() returns the bytes written into the chain, or -1 to keep it
+ * (asynchronous completion: the device pushes it later).
+ */
+typedef long (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
+void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);
+
+#endif

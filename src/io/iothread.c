@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iothread.c -- an epoll loop over eventfds, one callback per fd.
+ *
+ * Removal is synchronous with respect to the callback: iothread_del() takes
+ * the lock the loop holds while it dispatches, so once it returns the
+ * callback is not running and will not run again for that fd.
+ */
+#include "vireo/iothread.h"
+#include "vireo/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int iothread_init(struct iothread *t)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->epfd < 0 || t->wake_fd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0) {
+		vireo_perror("I/O thread set-up");
+		return -1;
+	}
+	return 0;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	/* Non-blocking eventfds: one read resets the counter. */
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+static void *iothread_main(void *arg)
+{
+	struct iothread *t = arg;
+	struct epoll_event ev[32];
+
+	for (;;) {
+		int n = epoll_wait(t->epfd, ev, 32, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vireo_perror("I/O thread epoll_wait");
+			return NULL;
+		}
+		pthread_mutex_lock(&t->lock);
+		for (int i = 0; i < n; i++) {
+			uint64_t slot = ev[i].data.u64;
+
+			if (slot == UINT64_MAX) {
+				pthread_mutex_unlock(&t->lock);
+				return NULL; /* stop request */
+			}
+			if (slot < IOTHREAD_MAX_FDS && t->watch[slot].used) {
+				drain(t->watch[slot].fd);
+				t->watch[slot].fn(t->watch[slot].opaque);
+			}
+		}
+		t->wakeups++;
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+int iothread_start(struct iothread *t)
+{
+	sigset_t all, old;
+	int err;
+
+	/* Signals belong to the main thread (signalfd) and vCPUs (kicks). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&t->thread, NULL, iothread_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		errno = err;
+		vireo_perror("cannot start I/O thread");
+		return -1;
+	}
+	t->running = true;
+	return 0;
+}
+
+void iothread_stop(struct iothread *t)
+{
+	uint64_t one = 1;
+
+	if (!t->running)
+		return;
+	if (write(t->wake_fd, &one, sizeof(one)) < 0)
+		vireo_perror("I/O thread stop");
+	pthread_join(t->thread, NULL);
+	t->running = false;
+}
+
+void iothread_destroy(struct iothread *t)
+{
+	iothread_stop(t);
+	if (t->epfd >= 0)
+		close(t->epfd);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
+	t->epfd = t->wake_fd = -1;
+	pthread_mutex_destroy(&t->lock);
+}
+
+int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int rc = -1;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < IOTHREAD_MAX_FDS; i++) {
+		if (t->watch[i].used)
+			continue;
+		ev.data.u64 = i;
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			vireo_perror("I/O thread: watch fd %d", fd);
+			break;
+		}
+		t->watch[i] = (struct iothread_watch){.fd = fd, .fn = fn, .opaque = opaque, .used = true};
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void iothread_del(struct iothread *t, int fd)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < IOTHREAD_MAX_FDS; i++) {
+		if (t->watch[i].used && t->watch[i].fd == fd) {
+			epoll_ctl(t->epfd, EPOLL_CTL_DEL, fd, NULL);
+			t->watch[i].used = false;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
