@@ -14,7 +14,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef void (*iothread_fn)(void *opaque);
+/*
+ * count: the eventfd counter that was drained, i.e. how many times the fd was
+ * signalled since the last call (a doorbell's exact number of kicks).
+ */
+typedef void (*iothread_fn)(void *opaque, uint64_t count);
 
 #define IOTHREAD_MAX_FDS 256
 
@@ -42,8 +46,9 @@ void iothread_stop(struct iothread *t);
 void iothread_destroy(struct iothread *t);
 
 /*
- * Call fn(opaque) on the I/O thread whenever fd (an eventfd) becomes
- * readable; the eventfd counter is drained before fn runs. Any thread may
+ * Call fn(opaque, count) on the I/O thread whenever fd (an eventfd) becomes
+ * readable; the eventfd counter is drained (and passed as count) before fn
+ * runs. Any thread may
  * add or remove watches, except a callback itself (the loop holds the lock
  * while it dispatches). Lock order: the I/O thread's lock before a device's
  * lock, so never call iothread_del() while holding a device lock.

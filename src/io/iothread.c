@@ -32,13 +32,16 @@ int iothread_init(struct iothread *t)
 	return 0;
 }
 
-static void drain(int fd)
+/* Non-blocking eventfd: one read returns the counter and resets it. */
+static uint64_t drain(int fd)
 {
-	uint64_t v;
+	uint64_t v = 0;
+	ssize_t n;
 
-	/* Non-blocking eventfds: one read resets the counter. */
-	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
+	do
+		n = read(fd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(v) ? v : 0;
 }
 
 static void *iothread_main(void *arg)
@@ -64,8 +67,9 @@ static void *iothread_main(void *arg)
 				return NULL; /* stop request */
 			}
 			if (slot < IOTHREAD_MAX_FDS && t->watch[slot].used) {
-				drain(t->watch[slot].fd);
-				t->watch[slot].fn(t->watch[slot].opaque);
+				uint64_t count = drain(t->watch[slot].fd);
+
+				t->watch[slot].fn(t->watch[slot].opaque, count);
 			}
 		}
 		t->wakeups++;
