@@ -13,7 +13,7 @@ BUILD := build
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wvla \
 	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
 CFLAGS := $(CFLAGS_COMMON) -O2
-LDLIBS := -pthread
+LDLIBS := -pthread -luring
 # The test build: the same sources with AddressSanitizer and UBSan.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_CFLAGS := $(CFLAGS_COMMON) -O1 $(SAN_FLAGS)
@@ -57,6 +57,7 @@ $(LIBVIREO_SAN): $(VIREO_SAN_OBJS)
 include guest/guest.mk
 include tools/tools.mk
 include tests/tests.mk
+include tests/fuzz/fuzz.mk
 
 # After the includes: a prerequisite list is expanded when its rule is read.
 all: $(GUEST_BZSHIM)

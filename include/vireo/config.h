@@ -15,7 +15,8 @@
 enum optimization {
 	OPT_HUGEPAGES,	    /* THP-backed guest RAM: 2 MiB host and KVM mappings */
 	OPT_PREFAULT,	    /* populate guest RAM before boot (off by default) */
-	OPT_IOEVENTFD,	    /* write-only no-op ports (0x80) consumed inside KVM */
+	OPT_IOEVENTFD,	    /* doorbells and no-op ports (0x80) consumed inside KVM */
+	OPT_EVENT_IDX,	    /* virtio EVENT_IDX: notification suppression via the rings */
 	OPT_X2APIC,	    /* x2APIC: APIC access by MSR instead of MMIO */
 	OPT_TSC_DEADLINE,   /* TSC-deadline LAPIC timer */
 	OPT_KVMCLOCK,	    /* pvclock shared page: time without exits */
@@ -34,6 +35,8 @@ enum optimization {
 /* Name of an optimization as used in --no-NAME and in the stats. */
 extern const char *const optimization_names[OPT_COUNT];
 
+#define CONFIG_MAX_DISKS 8
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -44,6 +47,10 @@ struct vm_config {
 	bool quiet;
 	unsigned timeout_s; /* 0: none */
 	bool want[OPT_COUNT];
+	const char *disks[CONFIG_MAX_DISKS]; /* --disk PATH[,ro][,direct], parsed by blk */
+	unsigned nr_disks;
+	bool rng;	     /* --rng: a virtio-rng device */
+	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
 };
 
 #define CONFIG_DEFAULT_MEM     (256ull << 20)

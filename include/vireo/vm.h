@@ -19,6 +19,9 @@
 #include "vireo/config.h"
 #include "vireo/gmem.h"
 #include "vireo/hw/serial.h"
+#include "vireo/iothread.h"
+#include "vireo/irq.h"
+#include "vireo/pci.h"
 #include "vireo/stats.h"
 #include "vireo/x86/boot.h"
 
@@ -29,6 +32,9 @@
 #include <stdint.h>
 
 struct vm;
+struct virtio_pci;
+
+#define VM_MAX_VIRTIO 12
 
 struct vcpu {
 	struct vm *vm;
@@ -77,6 +83,13 @@ struct vm {
 	unsigned nr_vcpus;
 
 	struct serial serial;
+	struct pci_bus pci;
+	struct irq_routing irq;
+	struct iothread io; /* device work: virtio queues, io_uring completions */
+	bool io_ready;	    /* io initialised (so destroy knows) */
+	struct virtio_pci *vdev[VM_MAX_VIRTIO];
+	unsigned nr_vdev;
+	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */
 	int io_delay_eventfd; /* port 0x80 writes consumed in KVM */
 	int io_delay_region;  /* its PIO region, for the stats */
 
@@ -131,5 +144,9 @@ void vcpu_handle_exit(struct vcpu *v);
 
 /* platform.c: the legacy PC devices a guest expects at fixed ports. */
 int platform_devices_init(struct vm *vm);
+
+/* devices.c: PCI bus, I/O thread and the virtio devices the config asks for. */
+int virtio_devices_init(struct vm *vm);
+void virtio_devices_destroy(struct vm *vm);
 
 #endif

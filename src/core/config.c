@@ -7,7 +7,8 @@
 
 const char *const optimization_names[OPT_COUNT] = {
     [OPT_HUGEPAGES] = "hugepages",	 [OPT_PREFAULT] = "prefault",
-    [OPT_IOEVENTFD] = "ioeventfd",	 [OPT_X2APIC] = "x2apic",
+    [OPT_IOEVENTFD] = "ioeventfd",
+    [OPT_EVENT_IDX] = "event-idx",	 [OPT_X2APIC] = "x2apic",
     [OPT_TSC_DEADLINE] = "tsc-deadline", [OPT_KVMCLOCK] = "kvmclock",
     [OPT_NOP_IO_DELAY] = "nop-io-delay", [OPT_ASYNC_PF] = "async-pf",
     [OPT_STEAL_TIME] = "steal-time",	 [OPT_PV_EOI] = "pv-eoi",
@@ -37,6 +38,10 @@ void config_usage(FILE *out)
 		"  --quiet             do not print the exit report on stderr\n"
 		"  --timeout SECONDS   stop the VM after SECONDS (exit status 124)\n"
 		"  --prefault          populate all guest RAM before boot\n"
+		"  --disk PATH[,ro][,direct]\n"
+		"                      a virtio-blk disk (repeatable): read-only, O_DIRECT\n"
+		"  --rng               a virtio-rng device (entropy from getrandom)\n"
+		"  --virtio-console    a virtio-console on stdout; stdin then feeds it, not COM1\n"
 		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
 		"                      ",
 		CONFIG_DEFAULT_CMDLINE);
@@ -63,6 +68,9 @@ enum {
 	O_QUIET,
 	O_TIMEOUT,
 	O_PREFAULT,
+	O_DISK,
+	O_RNG,
+	O_VIRTIO_CONSOLE,
 	O_HELP,
 	O_VERSION,
 	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
@@ -100,10 +108,13 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"prefault", no_argument, NULL, O_PREFAULT},
+	    {"disk", required_argument, NULL, O_DISK},
+	    {"rng", no_argument, NULL, O_RNG},
+	    {"virtio-console", no_argument, NULL, O_VIRTIO_CONSOLE},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	};
-	unsigned n = 11;
+	unsigned n = 14;
 	uint64_t v;
 	int c;
 
@@ -158,6 +169,17 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			break;
 		case O_PREFAULT:
 			cfg->want[OPT_PREFAULT] = true;
+			break;
+		case O_DISK:
+			if (cfg->nr_disks == CONFIG_MAX_DISKS)
+				return bad("--disk %s: at most 8 disks", optarg);
+			cfg->disks[cfg->nr_disks++] = optarg;
+			break;
+		case O_RNG:
+			cfg->rng = true;
+			break;
+		case O_VIRTIO_CONSOLE:
+			cfg->virtio_console = true;
 			break;
 		case O_HELP:
 			config_usage(out);

@@ -5,6 +5,8 @@
  * once, after the vCPU threads have been joined.
  */
 #include "vireo/util.h"
+#include "vireo/virtio/blk.h"
+#include "vireo/virtio/virtio_pci.h"
 #include "vireo/vm.h"
 
 #include <inttypes.h>
@@ -98,6 +100,32 @@ static void table_bus(FILE *f, const struct vm *vm, const struct bus *b, const u
 			stray->slot[i].addr, stray->slot[i].count);
 }
 
+static const char *device_backend(const struct virtio_pci *vp)
+{
+	return vp->vdev.ops->device_id == 2 ? virtio_blk_backend_name(&vp->vdev) : "";
+}
+
+static void table_devices(FILE *f, const struct vm *vm)
+{
+	if (!vm->nr_vdev)
+		return;
+	fprintf(f, "virtio devices, by queue: %10s %10s %10s %10s %9s %12s\n", "kicks", "requests",
+		"irqs", "irqs-saved", "malformed", "bytes");
+	for (unsigned i = 0; i < vm->nr_vdev; i++) {
+		const struct virtio_pci *vp = vm->vdev[i];
+
+		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
+			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
+
+			fprintf(f, "  %-16s q%u %-4s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+				   " %10" PRIu64 " %9" PRIu64 " %12" PRIu64 "\n",
+				vp->name, q, q ? "" : device_backend(vp), st->notifications,
+				st->requests, st->interrupts, st->suppressed, st->malformed,
+				st->bytes);
+		}
+	}
+}
+
 static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 {
 	double ms = first_insn_ms(vm);
@@ -139,6 +167,7 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 			fprintf(f, "  %-16s %12" PRIu64 "\n", keys[i],
 				kvm_stats_get(&vm->kvm_vcpu_stats, keys[i]));
 	}
+	table_devices(f, vm);
 	fprintf(f, "memory: VMM resident %" PRIu64 " KiB besides guest RAM\n", vm->vmm_rss_kib);
 	fprintf(f, "optimizations:");
 	for (unsigned i = 0; i < OPT_COUNT; i++)
@@ -208,6 +237,36 @@ static void json_kvm(FILE *f, const struct kvm_stat_set *s)
 	fprintf(f, "\n  }");
 }
 
+static void json_devices(FILE *f, const struct vm *vm)
+{
+	fprintf(f, "  \"devices\": {");
+	for (unsigned i = 0; i < vm->nr_vdev; i++) {
+		const struct virtio_pci *vp = vm->vdev[i];
+
+		fprintf(f, "%s\n    ", i ? "," : "");
+		json_str(f, vp->name);
+		fprintf(f, ": {\"type\": ");
+		json_str(f, vp->vdev.ops->name);
+		fprintf(f, ", \"backend\": ");
+		json_str(f, device_backend(vp));
+		fprintf(f, ", \"status\": %u, \"msix_raised\": %" PRIu64 ", \"msix_held\": %" PRIu64
+			   ", \"queues\": [",
+			vp->vdev.status, vp->msix.raised, vp->msix.held);
+		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
+			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
+
+			fprintf(f,
+				"%s\n      {\"notifications\": %" PRIu64 ", \"requests\": %" PRIu64
+				", \"interrupts\": %" PRIu64 ", \"suppressed\": %" PRIu64
+				", \"malformed\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+				q ? "," : "", st->notifications, st->requests, st->interrupts,
+				st->suppressed, st->malformed, st->bytes);
+		}
+		fprintf(f, "]}");
+	}
+	fprintf(f, "%s},\n", vm->nr_vdev ? "\n  " : "");
+}
+
 static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 {
 	double ms = first_insn_ms(vm);
@@ -261,6 +320,7 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 		"\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
 		"},\n",
 		vm->cfg.mem_bytes >> 20, vm->vmm_rss_kib);
+	json_devices(f, vm);
 	fprintf(f, "  \"cpuid_pv_features\": %u,\n  \"optimizations\": {", vm->pv_features);
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		fprintf(f, "%s\"%s\": %s", i ? ", " : "", optimization_names[i],

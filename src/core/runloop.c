@@ -9,6 +9,8 @@
  * KVM_RUN returns at once and one inside it is interrupted: no lost wake-up.
  */
 #include "vireo/console.h"
+#include "vireo/virtio/devices.h"
+#include "vireo/virtio/virtio_pci.h"
 #include "vireo/util.h"
 #include "vireo/vm.h"
 
@@ -91,10 +93,18 @@ static void on_signal(struct vm *vm)
 }
 
 /* Returns false once stdin is at end of file (then it is polled no more). */
+/* Room for console input: the virtio console takes stdin when there is one. */
+static size_t input_room(struct vm *vm)
+{
+	if (vm->console_dev)
+		return virtio_console_room(&vm->console_dev->vdev);
+	return serial_rx_room(&vm->serial);
+}
+
 static bool on_console_input(struct vm *vm, struct console_input *ci, bool tty)
 {
 	uint8_t buf[256];
-	size_t room = serial_rx_room(&vm->serial);
+	size_t room = input_room(vm);
 	ssize_t n;
 	bool quit = false;
 
@@ -107,7 +117,10 @@ static bool on_console_input(struct vm *vm, struct console_input *ci, bool tty)
 		return false;
 	if (tty)
 		n = (ssize_t)console_filter(ci, buf, (size_t)n, &quit);
-	serial_push_input(&vm->serial, buf, (size_t)n);
+	if (vm->console_dev)
+		virtio_console_input(&vm->console_dev->vdev, buf, (size_t)n);
+	else
+		serial_push_input(&vm->serial, buf, (size_t)n);
 	if (quit)
 		vm_request_stop(vm, STOP_CONSOLE_QUIT, 0, "quit from the console (Ctrl-A x)");
 	return true;
@@ -134,7 +147,7 @@ static void control_loop(struct vm *vm)
 
 	while (!atomic_load(&vm->stopping)) {
 		/* stdin is polled only while the UART can take what we read. */
-		bool want_input = stdin_open && serial_rx_room(&vm->serial) > 0;
+		bool want_input = stdin_open && input_room(vm) > 0;
 		struct pollfd p[3] = {{vm->stop_eventfd, POLLIN, 0},
 				      {vm->signal_fd, POLLIN, 0},
 				      {STDIN_FILENO, POLLIN, 0}};
@@ -164,10 +177,15 @@ int vm_run(struct vm *vm)
 {
 	if (block_signals(vm) < 0)
 		return 2;
+	/* Device work first, so no doorbell of a running vCPU goes unheard. */
+	if (vm->io_ready && iothread_start(&vm->io) < 0)
+		return 2;
 	console_raw_begin();
 	if (start_vcpus(vm) == 0)
 		control_loop(vm);
 	stop_vcpus(vm);
+	if (vm->io_ready)
+		iothread_stop(&vm->io);
 	console_raw_end();
 	return vm->exit_status;
 }

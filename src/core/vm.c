@@ -315,7 +315,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
 		return -1;
 	if (create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0)
 		return -1;
-	if (platform_devices_init(vm) < 0)
+	if (platform_devices_init(vm) < 0 || virtio_devices_init(vm) < 0)
 		return -1;
 	return vcpus_create(vm);
 }
@@ -335,6 +335,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	virtio_devices_destroy(vm);
 	serial_destroy(&vm->serial);
 	int fds[] = {vm->io_delay_eventfd, vm->stop_eventfd, vm->signal_fd,
 		     vm->stats_fd,	   vm->vm_fd,	     vm->kvm_fd};

@@ -21,17 +21,17 @@
 #include <stdint.h>
 
 /* Transport-level feature bits (virtio 1.2, 6). */
-#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_INDIRECT_DESC	28
 #define VIRTIO_F_RING_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_VERSION_1	32
 
 /* Device status bits. */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_DRIVER	  2
+#define VIRTIO_STATUS_DRIVER_OK	  4
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
+#define VIRTIO_STATUS_FAILED	  128
 
 #define VIRTIO_MAX_QUEUES 8
 
@@ -39,9 +39,9 @@ struct virtio_dev;
 struct iothread;
 
 struct virtio_device_ops {
-	const char *name;	  /* "blk", "rng", "console": for stats and messages */
-	uint16_t device_id;	  /* virtio device ID: 2 blk, 3 console, 4 rng */
-	uint64_t features;	  /* device-specific features offered */
+	const char *name;   /* "blk", "rng", "console": for stats and messages */
+	uint16_t device_id; /* virtio device ID: 2 blk, 3 console, 4 rng */
+	uint64_t features;  /* device-specific features offered */
 	unsigned num_queues;
 	uint16_t queue_max_size;
 	size_t config_size;
@@ -62,7 +62,7 @@ struct virtio_dev {
 	const struct gmem *mem;
 	struct iothread *io;
 
-	pthread_mutex_t lock; /* taken by the I/O thread and by transport config access */
+	pthread_mutex_t lock;	  /* taken by the I/O thread and by transport config access */
 	uint64_t driver_features; /* negotiated (valid after FEATURES_OK) */
 	uint8_t status;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
@@ -89,8 +89,14 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q);
  * Standard device loop body for queue q: drain the ring with notifications
  * suppressed, calling handle() for each chain, then re-enable notifications
  * and look once more (the driver may have added work in between).
- * handle() returns the bytes written into the chain, or -1 to keep it
- * (asynchronous completion: the device pushes it later).
+ * handle() returns the bytes written into the chain (clamped to its
+ * writable length), or -1 to keep it (asynchronous completion: the device
+ * later calls virtq_push(c->head, ...) and virtio_notify_used()). *c is
+ * reused for the next chain: a device that keeps a chain copies what it needs
+ * (its head and iovecs, which stay valid: they point into guest RAM).
+ * A malformed chain is completed with length 0 without reaching handle();
+ * when the ring itself turns out broken, d->needs_reset() is called once.
+ * One interrupt at most per batch, as the driver's suppression allows.
  */
 typedef long (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
 void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);

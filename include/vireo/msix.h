@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * msix.h -- MSI-X for a PCI device: the capability, the vector table and the
+ * pending-bit array (both in a BAR), and delivery through irqfd.
+ *
+ * Each vector owns a GSI with an MSI route and an irqfd, so raising an
+ * interrupt from the I/O thread is one eventfd write and KVM injects it
+ * without any exit. A masked vector (or a masked/disabled function) records
+ * the interrupt in the PBA instead, and it is delivered on unmask, as the
+ * PCI spec requires.
+ */
+#ifndef VIREO_MSIX_H
+#define VIREO_MSIX_H
+
+#include "vireo/irq.h"
+#include "vireo/pci.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MSIX_MAX_VECTORS 32
+#define MSIX_ENTRY_SIZE 16
+#define MSIX_NO_VECTOR 0xffff
+
+struct msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl; /* ctrl bit 0: masked */
+};
+
+struct msix {
+	pthread_mutex_t lock; /* the vCPU thread programs, the I/O thread raises */
+	struct pci_device *pci;
+	struct irq_routing *routing;
+	unsigned cap; /* capability offset in config space */
+	unsigned nr;
+	struct msix_entry table[MSIX_MAX_VECTORS];
+	uint64_t pending; /* PBA: one bit per vector */
+	int gsi[MSIX_MAX_VECTORS];
+	int irqfd[MSIX_MAX_VECTORS];
+	uint64_t raised;      /* interrupts sent through an irqfd */
+	uint64_t held;	      /* interrupts held pending because masked */
+};
+
+/*
+ * Add the MSI-X capability for `nr` vectors whose table and PBA sit in BAR
+ * `bar` at the given offsets, allocate a GSI and irqfd per vector (vm_fd < 0:
+ * none, for tests). 0, or -1 with a message.
+ */
+int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int vm_fd,
+	      unsigned nr, unsigned bar, uint32_t table_off, uint32_t pba_off);
+void msix_destroy(struct msix *m);
+
+/* Bus handlers for the table and the PBA (dev = struct msix). */
+void msix_table_io(void *m, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
+void msix_pba_io(void *m, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
+
+/* The guest wrote config space: react to enable/function-mask changes. */
+void msix_config_written(struct msix *m, unsigned off, unsigned len);
+
+/* Raise `vector` (any thread). Ignored for MSIX_NO_VECTOR or out of range. */
+void msix_notify(struct msix *m, unsigned vector);
+
+#endif

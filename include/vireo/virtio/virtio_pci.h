@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio_pci.h -- the modern virtio-pci transport (virtio 1.2, 4.1).
+ *
+ * One 64-bit memory BAR holds every structure:
+ *   0x0000 common configuration      0x3000 notify (one doorbell per queue)
+ *   0x1000 ISR status                0x4000 MSI-X table, 0x5000 MSI-X PBA
+ *   0x2000 device configuration
+ * Each queue's doorbell is an ioeventfd (any write length), so a kick wakes
+ * the device's I/O thread without leaving KVM; with --no-ioeventfd the
+ * doorbell is an ordinary MMIO exit that signals the same eventfd. Interrupts
+ * go out through MSI-X irqfds: one vector per queue plus the config vector.
+ */
+#ifndef VIREO_VIRTIO_PCI_H
+#define VIREO_VIRTIO_PCI_H
+
+#include "vireo/bus.h"
+#include "vireo/msix.h"
+#include "vireo/pci.h"
+#include "vireo/virtio/virtio.h"
+
+#define VPCI_BAR_SIZE 0x8000
+#define VPCI_COMMON_OFF 0x0000
+#define VPCI_ISR_OFF 0x1000
+#define VPCI_DEVCFG_OFF 0x2000
+#define VPCI_NOTIFY_OFF 0x3000
+#define VPCI_MSIX_TABLE_OFF 0x4000
+#define VPCI_MSIX_PBA_OFF 0x5000
+#define VPCI_NOTIFY_MULTIPLIER 4
+
+struct virtio_pci_queue {
+	uint16_t size;
+	uint16_t msix_vector;
+	uint16_t enable;
+	uint64_t desc, driver, device;
+	int kick_fd; /* eventfd: doorbell (ioeventfd or written by the MMIO handler) */
+};
+
+struct virtio_pci;
+
+/* What an I/O-thread watch on a queue's kick eventfd points at. */
+struct virtio_pci_kick {
+	struct virtio_pci *vp;
+	unsigned q;
+};
+
+struct virtio_pci {
+	struct virtio_dev vdev;
+	struct pci_device pci;
+	struct msix msix;
+	char name[32]; /* e.g. "virtio-blk0" */
+	char region_name[3][48];
+	uint64_t bar;
+	bool ioeventfd;
+	bool event_idx; /* offer VIRTIO_F_RING_EVENT_IDX */
+	int vm_fd;
+	struct virtio_pci_kick kick[VIRTIO_MAX_QUEUES];
+
+	/* Common configuration registers (under vdev.lock). */
+	uint32_t device_feature_select, driver_feature_select;
+	uint16_t msix_config, queue_select;
+	uint8_t config_generation;
+	uint8_t isr;
+	struct virtio_pci_queue q[VIRTIO_MAX_QUEUES];
+	int notify_region; /* index on the MMIO bus, for the stats */
+};
+
+struct vm;
+
+/*
+ * Put a virtio device on the PCI bus: config header, capabilities, BAR
+ * regions on the MMIO bus, MSI-X, one kick eventfd per queue (an ioeventfd
+ * when `ioeventfd`), watched by `io`. vdev->ops and vdev->priv must be set.
+ * 0, or -1 with a message.
+ */
+int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, bool ioeventfd,
+		    const char *name);
+void virtio_pci_destroy(struct virtio_pci *vp);
+
+#endif

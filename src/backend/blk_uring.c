@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blk_uring.c -- the io_uring disk backend (liburing).
+ *
+ * One ring per disk, as deep as the virtqueue. Reads and writes go straight
+ * from and to the guest's buffers (READV/WRITEV on the chain's iovecs), a
+ * FLUSH is an FSYNC with IORING_FSYNC_DATASYNC, DISCARD and WRITE_ZEROES are
+ * FALLOCATE. Completions raise an eventfd that the disk's I/O thread
+ * watches; reap() then finishes them.
+ *
+ * A request has at most one operation in flight: a short transfer is
+ * resubmitted for the remainder, a multi-segment DISCARD runs its segments
+ * one after the other. So the operations in flight never outnumber the
+ * requests, which never outnumber the ring (the device's request pool is
+ * as large as the ring): the submission queue cannot fill up and the
+ * completion queue (twice as deep) cannot overflow.
+ *
+ * Not thread-safe: the owner serialises every call (the device's lock).
+ */
+#include "vireo/util.h"
+#include "vireo/virtio/blk.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct uring_backend {
+	struct blk_backend b;
+	struct io_uring ring;
+	bool ring_ok;
+	bool warned;
+};
+
+static struct uring_backend *to_uring(struct blk_backend *b)
+{
+	return (struct uring_backend *)b;
+}
+
+/* Queue r's next operation. False when there is no submission slot. */
+static bool prep(struct uring_backend *u, struct blk_req *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	int fd = u->b.fd;
+
+	if (!sqe) {
+		/* Cannot happen (see the top of the file); flush and retry anyway. */
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+		if (!sqe)
+			return false;
+	}
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		__u64 off = r->sector * VIRTIO_BLK_SECTOR_SIZE + r->done;
+
+		if (r->type == VIRTIO_BLK_T_IN)
+			io_uring_prep_readv(sqe, fd, &r->iov[r->cur], r->niov - r->cur, off);
+		else
+			io_uring_prep_writev(sqe, fd, &r->iov[r->cur], r->niov - r->cur, off);
+		break;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		break;
+	default: { /* DISCARD, WRITE_ZEROES: the parser lets nothing else through */
+		const struct blk_seg *s = &r->seg[r->cur];
+
+		io_uring_prep_fallocate(sqe, fd, blk_seg_fallocate_mode(r),
+					(off_t)(s->sector * VIRTIO_BLK_SECTOR_SIZE),
+					(off_t)s->num_sectors * VIRTIO_BLK_SECTOR_SIZE);
+		break;
+	}
+	}
+	io_uring_sqe_set_data(sqe, r);
+	u->b.inflight++;
+	return true;
+}
+
+static bool uring_submit(struct blk_backend *b, struct blk_req *r)
+{
+	struct uring_backend *u = to_uring(b);
+
+	r->status = VIRTIO_BLK_S_OK;
+	if (r->type != VIRTIO_BLK_T_IN && r->type != VIRTIO_BLK_T_OUT &&
+	    r->type != VIRTIO_BLK_T_FLUSH && r->type != VIRTIO_BLK_T_DISCARD &&
+	    r->type != VIRTIO_BLK_T_WRITE_ZEROES) {
+		r->status = VIRTIO_BLK_S_UNSUPP;
+		return true;
+	}
+	if ((r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES) &&
+	    r->nseg == 0)
+		return true;
+	if (!prep(u, r)) {
+		r->status = VIRTIO_BLK_S_IOERR;
+		return true;
+	}
+	return false;
+}
+
+static void uring_kick(struct blk_backend *b)
+{
+	struct uring_backend *u = to_uring(b);
+
+	while (io_uring_sq_ready(&u->ring)) {
+		int ret = io_uring_submit(&u->ring);
+
+		if (ret >= 0 || ret == -EINTR)
+			continue;
+		/* Left in the submission queue: the next kick tries again. */
+		if (!u->warned)
+			vireo_warn("disk: io_uring submit: %s", strerror(-ret));
+		u->warned = true;
+		return;
+	}
+}
+
+/*
+ * The operation of r finished with result res. Returns true when r is
+ * complete (r->status final), false when its next operation is queued.
+ */
+static bool step(struct uring_backend *u, struct blk_req *r, int res)
+{
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (res == -EINTR || res == -EAGAIN)
+			break; /* again */
+		/* An error, or end of file (the file shrank under us): IOERR. */
+		if (res <= 0 || (size_t)res > r->len - r->done) {
+			r->status = VIRTIO_BLK_S_IOERR;
+			return true;
+		}
+		blk_req_advance(r, (size_t)res);
+		if (r->done == r->len)
+			return true;
+		break; /* short: the remainder */
+	case VIRTIO_BLK_T_FLUSH:
+		if (res == -EINTR || res == -EAGAIN)
+			break;
+		if (res < 0)
+			r->status = VIRTIO_BLK_S_IOERR;
+		return true;
+	default:
+		if (res == -EINTR || res == -EAGAIN)
+			break;
+		if (res < 0) {
+			if (blk_seg_failed(r, -res))
+				break; /* this segment again, the other way */
+			if (r->status != VIRTIO_BLK_S_OK)
+				return true;
+			/* A discard the file system cannot do: skipped. */
+		}
+		if (!blk_seg_next(r))
+			return true;
+		break;
+	}
+	if (!prep(u, r)) {
+		r->status = VIRTIO_BLK_S_IOERR;
+		return true;
+	}
+	return false;
+}
+
+static unsigned uring_reap(struct blk_backend *b)
+{
+	struct uring_backend *u = to_uring(b);
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		struct blk_req *r = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&u->ring, cqe);
+		if (!r)
+			continue; /* not ours (the probe's NOP) */
+		b->inflight--;
+		if (step(u, r, res)) {
+			b->complete(b->opaque, r);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void uring_drain(struct blk_backend *b)
+{
+	struct uring_backend *u = to_uring(b);
+	struct io_uring_cqe *cqe;
+
+	uring_kick(b);
+	while (b->inflight) {
+		int ret = io_uring_wait_cqe(&u->ring, &cqe);
+
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			vireo_warn("disk: waiting for I/O in flight: %s", strerror(-ret));
+			return;
+		}
+		if (io_uring_cqe_get_data(cqe))
+			b->inflight--;
+		io_uring_cqe_seen(&u->ring, cqe);
+	}
+}
+
+static void uring_destroy(struct blk_backend *b)
+{
+	struct uring_backend *u = to_uring(b);
+
+	if (u->ring_ok) {
+		uring_drain(b);
+		io_uring_queue_exit(&u->ring);
+	}
+	if (b->event_fd >= 0)
+		close(b->event_fd);
+	free(u);
+}
+
+static const struct blk_backend_ops uring_ops = {
+    .name = "io_uring",
+    .submit = uring_submit,
+    .kick = uring_kick,
+    .reap = uring_reap,
+    .drain = uring_drain,
+    .destroy = uring_destroy,
+};
+
+/* Can this ring do what a disk needs? A NOP round trip and the opcodes. */
+static int probe(struct io_uring *ring, char *err, size_t errlen)
+{
+	static const struct {
+		int op;
+		const char *name;
+	} need[] = {
+	    {IORING_OP_READV, "READV"},
+	    {IORING_OP_WRITEV, "WRITEV"},
+	    {IORING_OP_FSYNC, "FSYNC"},
+	    {IORING_OP_FALLOCATE, "FALLOCATE"},
+	};
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (!p)
+		return errf(err, errlen, "no opcode probe: kernel older than 5.6");
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!io_uring_opcode_supported(p, need[i].op)) {
+			io_uring_free_probe(p);
+			return errf(err, errlen, "no IORING_OP_%s", need[i].name);
+		}
+	}
+	io_uring_free_probe(p);
+
+	sqe = io_uring_get_sqe(ring);
+	if (!sqe)
+		return errf(err, errlen, "no submission slot");
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data(sqe, NULL);
+	ret = io_uring_submit(ring);
+	if (ret != 1)
+		return errf(err, errlen, "NOP submit: %s", ret < 0 ? strerror(-ret) : "not taken");
+	do
+		ret = io_uring_wait_cqe(ring, &cqe);
+	while (ret == -EINTR);
+	if (ret < 0)
+		return errf(err, errlen, "NOP completion: %s", strerror(-ret));
+	ret = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	if (ret < 0)
+		return errf(err, errlen, "NOP: %s", strerror(-ret));
+	return 0;
+}
+
+struct blk_backend *blk_backend_uring_create(int fd, unsigned depth, char *err, size_t errlen)
+{
+	struct uring_backend *u = calloc(1, sizeof(*u));
+	int ret;
+
+	if (!u) {
+		errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	u->b.ops = &uring_ops;
+	u->b.fd = fd;
+	u->b.event_fd = -1;
+	ret = io_uring_queue_init(depth, &u->ring, 0);
+	if (ret < 0) {
+		errf(err, errlen, "io_uring_setup: %s", strerror(-ret));
+		goto fail;
+	}
+	u->ring_ok = true;
+	if (probe(&u->ring, err, errlen) < 0)
+		goto fail;
+	u->b.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->b.event_fd < 0) {
+		errf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ret = io_uring_register_eventfd(&u->ring, u->b.event_fd);
+	if (ret < 0) {
+		errf(err, errlen, "io_uring_register_eventfd: %s", strerror(-ret));
+		goto fail;
+	}
+	return &u->b;
+fail:
+	uring_destroy(&u->b);
+	return NULL;
+}

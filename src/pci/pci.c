@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pci.c -- bus 0, configuration mechanism #1, BARs and capability lists.
+ *
+ * Configuration space is a byte array per device with a write mask: reads
+ * return what is there, writes change only the writable bits. That one rule
+ * gives BAR sizing for free (the low bits of a BAR are read-only zeros, so
+ * writing all ones reads back the size mask) and keeps read-only fields
+ * read-only whatever the guest writes.
+ */
+#include "vireo/pci.h"
+#include "vireo/util.h"
+
+#include <string.h>
+
+#define CONFIG_ENABLE (1u << 31)
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	put16(&d->cfg[PCI_VENDOR_ID], vendor);
+	put16(&d->cfg[PCI_DEVICE_ID], device);
+	d->cfg[PCI_REVISION] = revision;
+	d->cfg[PCI_CLASS_PROG] = (uint8_t)class_code;
+	put16(&d->cfg[PCI_CLASS_PROG + 1], (uint16_t)(class_code >> 8));
+	put16(&d->cfg[PCI_SUBSYSTEM_VENDOR_ID], subsys_vendor);
+	put16(&d->cfg[PCI_SUBSYSTEM_ID], subsys);
+	/* Memory space and bus mastering are the guest's to switch. */
+	put16(&d->wmask[PCI_COMMAND], PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	d->wmask[PCI_INTERRUPT_LINE] = 0xff;
+	d->next_cap = 0x40;
+}
+
+uint64_t pci_alloc_mmio(struct pci_bus *b, uint64_t size)
+{
+	uint64_t base = ALIGN_UP(b->mmio_next, size);
+
+	if (size == 0 || base + size > PCI_MMIO_END || base + size < base)
+		return 0;
+	b->mmio_next = base + size;
+	return base;
+}
+
+uint64_t pci_device_add_bar64(struct pci_bus *b, struct pci_device *d, unsigned bar,
+			      uint64_t size)
+{
+	uint64_t mask = ~(size - 1);
+	uint64_t base;
+
+	if (bar > 4 || size < 4096 || (size & (size - 1)))
+		return 0;
+	base = pci_alloc_mmio(b, size);
+	if (!base)
+		return 0;
+	/* Bits 2:1 = 10b: 64-bit memory BAR, not prefetchable. */
+	put32(&d->cfg[PCI_BAR0 + 4 * bar], (uint32_t)base | 0x4);
+	put32(&d->cfg[PCI_BAR0 + 4 * bar + 4], (uint32_t)(base >> 32));
+	put32(&d->wmask[PCI_BAR0 + 4 * bar], (uint32_t)mask & ~0xfu);
+	put32(&d->wmask[PCI_BAR0 + 4 * bar + 4], (uint32_t)(mask >> 32));
+	d->bar_size[bar] = size;
+	return base;
+}
+
+unsigned pci_device_add_cap(struct pci_device *d, const void *cap, unsigned len)
+{
+	unsigned off = d->next_cap;
+
+	if (len < 2 || off + len > PCI_CFG_SIZE)
+		return 0;
+	memcpy(&d->cfg[off], cap, len);
+	d->cfg[off + 1] = 0; /* end of list, for now */
+	if (d->last_cap)
+		d->cfg[d->last_cap + 1] = (uint8_t)off;
+	else
+		d->cfg[PCI_CAPABILITY_LIST] = (uint8_t)off;
+	d->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	d->last_cap = (uint8_t)off;
+	d->next_cap = (uint8_t)ALIGN_UP(off + len, 4);
+	return off;
+}
+
+int pci_bus_add(struct pci_bus *b, struct pci_device *d)
+{
+	for (int slot = 1; slot < PCI_MAX_DEVICES; slot++) {
+		if (!b->dev[slot]) {
+			b->dev[slot] = d;
+			return slot;
+		}
+	}
+	vireo_err("PCI bus 0 is full: cannot add %s", d->name);
+	return -1;
+}
+
+/* The device the latched address selects, or NULL (bus != 0, function != 0, empty slot). */
+static struct pci_device *selected(const struct pci_bus *b, unsigned *reg)
+{
+	uint32_t a = b->config_address;
+	unsigned busno = (a >> 16) & 0xff, slot = (a >> 11) & 0x1f, fn = (a >> 8) & 0x7;
+
+	*reg = a & 0xfc;
+	if (!(a & CONFIG_ENABLE) || busno != 0 || fn != 0)
+		return NULL;
+	return b->dev[slot];
+}
+
+static void cfg_write(struct pci_device *d, unsigned off, const uint8_t *data, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++) {
+		uint8_t m = d->wmask[off + i];
+
+		d->cfg[off + i] = (uint8_t)((d->cfg[off + i] & ~m) | (data[i] & m));
+	}
+	if (d->cfg_write)
+		d->cfg_write(d, off, len);
+}
+
+void pci_config_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	struct pci_bus *b = opaque;
+	struct pci_device *d;
+	unsigned reg, off;
+
+	pthread_mutex_lock(&b->lock);
+	if (offset < 4) {
+		/* CONFIG_ADDRESS takes only whole 32-bit accesses. */
+		if (offset == 0 && len == 4) {
+			if (is_write)
+				memcpy(&b->config_address, data, 4);
+			else
+				memcpy(data, &b->config_address, 4);
+		}
+		goto out;
+	}
+	d = selected(b, &reg);
+	off = reg + (unsigned)(offset - 4);
+	if (!d || off + len > PCI_CFG_SIZE)
+		goto out; /* no device: reads stay all ones */
+	if (is_write)
+		cfg_write(d, off, data, len);
+	else
+		memcpy(data, &d->cfg[off], len);
+out:
+	pthread_mutex_unlock(&b->lock);
+}
+
+int pci_bus_init(struct pci_bus *b, struct bus *pio)
+{
+	memset(b, 0, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
+	b->mmio_next = PCI_MMIO_START;
+	/* 00:00.0 host bridge (Intel's i440FX ID): Linux's conf1 probe looks
+	 * for a host bridge on bus 0 before it trusts the mechanism. */
+	pci_device_init(&b->host_bridge, "host-bridge", 0x8086, 0x1237, 0x060000, 2, 0, 0);
+	b->dev[0] = &b->host_bridge;
+	return bus_register(pio, PCI_CONFIG_ADDRESS, 8, "pci-config", pci_config_io, b) < 0 ? -1
+											   : 0;
+}
+
+void pci_bus_destroy(struct pci_bus *b)
+{
+	pthread_mutex_destroy(&b->lock);
+}

@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blk.c -- virtio-blk: the --disk argument, the request parser, and the
+ * device (config space, queue handling, completions).
+ *
+ * Threads and locks. Everything here runs on the I/O thread with d->lock
+ * held: queue_notify (the transport's doorbell handler takes the lock) and
+ * virtio_blk_process_completions (the io_uring eventfd's watch, which takes
+ * it itself: the I/O thread calls watches holding only its own lock).
+ * config_read, activate and reset come from the transport, also under
+ * d->lock. Reset waits for the requests in flight and drops them, so no
+ * completion touches guest memory or the used ring afterwards.
+ */
+#include "vireo/virtio/blk.h"
+#include "vireo/iothread.h"
+#include "vireo/util.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct virtio_blk_config) == 72, "virtio 1.2 blk config layout");
+_Static_assert(offsetof(struct virtio_blk_config, blk_size) == 20, "blk_size");
+_Static_assert(offsetof(struct virtio_blk_config, writeback) == 32, "writeback");
+_Static_assert(offsetof(struct virtio_blk_config, max_discard_sectors) == 36, "discard");
+_Static_assert(offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "wz unmap");
+_Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard segment");
+_Static_assert(BLK_MAX_DATA + 1 <= UINT32_MAX, "written fits the used ring's u32");
+
+/* ---- the --disk argument ---- */
+
+int blk_parse_disk_arg(const char *arg, struct blk_disk_config *out, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	size_t plen = comma ? (size_t)(comma - arg) : strlen(arg);
+
+	memset(out, 0, sizeof(*out));
+	if (plen == 0)
+		return errf(err, errlen, "no file name before the options");
+	if (plen >= sizeof(out->path))
+		return errf(err, errlen, "file name longer than %zu bytes", sizeof(out->path) - 1);
+	memcpy(out->path, arg, plen);
+	while (comma) {
+		const char *opt = comma + 1;
+		size_t n;
+
+		comma = strchr(opt, ',');
+		n = comma ? (size_t)(comma - opt) : strlen(opt);
+		if (n == 2 && !memcmp(opt, "ro", 2))
+			out->ro = true;
+		else if (n == 6 && !memcmp(opt, "direct", 6))
+			out->direct = true;
+		else
+			return errf(err, errlen, "unknown option '%.*s' (known: ro, direct)", (int)n,
+				    opt);
+	}
+	return 0;
+}
+
+/* ---- the request parser ---- */
+
+/* Copy up to len bytes at offset off of iov[0..n) into dst; returns the bytes copied. */
+static size_t iov_gather(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	uint8_t *p = dst;
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, k;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		k = l - off < len - done ? l - off : len - done;
+		memcpy(p + done, (const uint8_t *)iov[i].iov_base + off, k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}
+
+/* Copy src into iov[0..n) from its start; returns the bytes copied. */
+static size_t iov_scatter(const struct iovec *iov, unsigned n, const void *src, size_t len)
+{
+	const uint8_t *p = src;
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t k = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
+
+		memcpy(iov[i].iov_base, p + done, k);
+		done += k;
+	}
+	return done;
+}
+
+/* Bytes in iov[0..n); false when the sum overflows. */
+static bool iov_total(const struct iovec *iov, unsigned n, size_t *total)
+{
+	*total = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (__builtin_add_overflow(*total, iov[i].iov_len, total))
+			return false;
+	return true;
+}
+
+/*
+ * r->iov = bytes [skip, skip + len) of iov[0..n), empty pieces dropped.
+ * The caller has checked that iov[0..n) holds skip + len bytes. False when
+ * that takes more than BLK_SEG_MAX pieces.
+ */
+static bool collect_data(struct blk_req *r, const struct iovec *iov, unsigned n, size_t skip,
+			 size_t len)
+{
+	r->niov = 0;
+	r->len = len;
+	for (unsigned i = 0; i < n && len; i++) {
+		size_t l = iov[i].iov_len, k;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		k = l - skip < len ? l - skip : len;
+		if (r->niov == BLK_SEG_MAX)
+			return false;
+		r->iov[r->niov++] =
+		    (struct iovec){.iov_base = (uint8_t *)iov[i].iov_base + skip, .iov_len = k};
+		len -= k;
+		skip = 0;
+	}
+	return true;
+}
+
+static enum blk_parse_result answer(struct blk_req *r, uint8_t status)
+{
+	r->status = status;
+	r->written = 1;
+	return BLK_REQ_DONE;
+}
+
+/* Is [sector, sector + count) inside the disk? (No overflow: capacity - sector.) */
+static bool in_range(const struct blk_limits *lim, uint64_t sector, uint64_t count)
+{
+	return sector <= lim->capacity && count <= lim->capacity - sector;
+}
+
+static bool aligned_for_direct(const struct blk_limits *lim, const struct blk_req *r)
+{
+	uint64_t a = lim->align;
+
+	if (a <= 1)
+		return true;
+	if ((r->sector * VIRTIO_BLK_SECTOR_SIZE) % a)
+		return false;
+	for (unsigned i = 0; i < r->niov; i++)
+		if ((uintptr_t)r->iov[i].iov_base % a || r->iov[i].iov_len % a)
+			return false;
+	return true;
+}
+
+static enum blk_parse_result parse_rw(const struct blk_limits *lim, struct blk_req *r,
+				      const struct iovec *iov, unsigned n, size_t skip,
+				      size_t len)
+{
+	if (r->type == VIRTIO_BLK_T_OUT && lim->ro)
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	if (len % VIRTIO_BLK_SECTOR_SIZE || len > BLK_MAX_DATA)
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	if (!in_range(lim, r->sector, len / VIRTIO_BLK_SECTOR_SIZE))
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	if (!collect_data(r, iov, n, skip, len))
+		return answer(r, VIRTIO_BLK_S_IOERR); /* more segments than seg_max */
+	if (!aligned_for_direct(lim, r)) {
+		r->unaligned = true;
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	}
+	if (len == 0)
+		return answer(r, VIRTIO_BLK_S_OK); /* nothing to move */
+	return BLK_REQ_SUBMIT;
+}
+
+static enum blk_parse_result parse_segments(const struct blk_limits *lim, struct blk_req *r,
+					    const struct iovec *iov, unsigned n, size_t payload)
+{
+	if (lim->ro)
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	if (payload == 0 || payload % sizeof(struct virtio_blk_discard_write_zeroes) ||
+	    payload / sizeof(struct virtio_blk_discard_write_zeroes) > BLK_DISCARD_SEG_MAX)
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	r->nseg = 0;
+	for (size_t off = 0; off < payload; off += sizeof(struct virtio_blk_discard_write_zeroes)) {
+		uint8_t raw[sizeof(struct virtio_blk_discard_write_zeroes)];
+		uint64_t sector;
+		uint32_t num, flags;
+
+		iov_gather(iov, n, VIRTIO_BLK_HDR_SIZE + off, raw, sizeof(raw));
+		memcpy(&sector, raw, 8);
+		memcpy(&num, raw + 8, 4);
+		memcpy(&flags, raw + 12, 4);
+		sector = le64toh(sector);
+		num = le32toh(num);
+		flags = le32toh(flags);
+		/* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
+		if (flags & ~VIRTIO_BLK_WZ_F_UNMAP ||
+		    (r->type == VIRTIO_BLK_T_DISCARD && flags & VIRTIO_BLK_WZ_F_UNMAP))
+			return answer(r, VIRTIO_BLK_S_UNSUPP);
+		if (num > BLK_DISCARD_SECTORS || !in_range(lim, sector, num))
+			return answer(r, VIRTIO_BLK_S_IOERR);
+		if (num)
+			r->seg[r->nseg++] =
+			    (struct blk_seg){.sector = sector, .num_sectors = num, .flags = flags};
+	}
+	if (r->nseg == 0)
+		return answer(r, VIRTIO_BLK_S_OK);
+	return BLK_REQ_SUBMIT;
+}
+
+enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const struct virtq_chain *c,
+					struct blk_req *r)
+{
+	const struct iovec *rd = c->iov, *wr;
+	uint8_t hdr[VIRTIO_BLK_HDR_SIZE];
+	size_t out_total, in_total;
+	unsigned last;
+	uint32_t type;
+	uint64_t sector;
+
+	r->head = c->head;
+	r->type = UINT32_MAX;
+	r->sector = 0;
+	r->status_byte = NULL;
+	r->niov = r->nseg = 0;
+	r->len = r->done = 0;
+	r->cur = 0;
+	r->alt_mode = r->unaligned = false;
+	r->status = VIRTIO_BLK_S_OK;
+	r->written = 0;
+
+	/* A chain the queue code could not have built: nothing in it is trusted. */
+	if (c->nr_out > VIRTQ_MAX_IOV || c->nr_in > VIRTQ_MAX_IOV - c->nr_out)
+		return BLK_REQ_MALFORMED;
+	wr = c->iov + c->nr_out;
+
+	/* The status byte: the last byte of the last non-empty writable iovec. */
+	for (last = c->nr_in; last > 0 && wr[last - 1].iov_len == 0; last--)
+		;
+	if (last == 0)
+		return BLK_REQ_MALFORMED;
+	r->status_byte = (uint8_t *)wr[last - 1].iov_base + wr[last - 1].iov_len - 1;
+
+	if (!iov_total(rd, c->nr_out, &out_total) || !iov_total(wr, last, &in_total))
+		return answer(r, VIRTIO_BLK_S_IOERR);
+	if (iov_gather(rd, c->nr_out, 0, hdr, sizeof(hdr)) < sizeof(hdr))
+		return answer(r, VIRTIO_BLK_S_IOERR); /* no complete header */
+	memcpy(&type, hdr, 4);
+	memcpy(&sector, hdr + 8, 8);
+	r->type = le32toh(type);
+	r->sector = le64toh(sector);
+
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		/* The data: every writable byte but the status. */
+		return parse_rw(lim, r, wr, last, 0, in_total - 1);
+	case VIRTIO_BLK_T_OUT:
+		return parse_rw(lim, r, rd, c->nr_out, VIRTIO_BLK_HDR_SIZE,
+				out_total - VIRTIO_BLK_HDR_SIZE);
+	case VIRTIO_BLK_T_FLUSH:
+		/* The sector field and any data are ignored (5.2.6.1). */
+		return BLK_REQ_SUBMIT;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t n = in_total - 1 < VIRTIO_BLK_ID_BYTES ? in_total - 1 : VIRTIO_BLK_ID_BYTES;
+
+		if (!collect_data(r, wr, last, 0, n))
+			return answer(r, VIRTIO_BLK_S_IOERR);
+		iov_scatter(r->iov, r->niov, lim->id, n);
+		r->status = VIRTIO_BLK_S_OK;
+		r->written = (uint32_t)n + 1;
+		return BLK_REQ_DONE;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return parse_segments(lim, r, rd, c->nr_out, out_total - VIRTIO_BLK_HDR_SIZE);
+	default:
+		return answer(r, VIRTIO_BLK_S_UNSUPP);
+	}
+}
+
+/* ---- the device ---- */
+
+struct blk_dev {
+	struct virtio_dev *d;
+	struct iothread *io;
+	int fd;
+	char path[PATH_MAX];
+	struct blk_limits lim;
+	struct virtio_blk_config cfg; /* little-endian, as the driver reads it */
+	struct blk_backend *be;
+	bool watching;		      /* be->event_fd is watched by io */
+
+	struct blk_req *req; /* BLK_QUEUE_SIZE of them */
+	unsigned free[BLK_QUEUE_SIZE];
+	unsigned nr_free;
+	struct blk_req scratch; /* answers a chain when every slot is taken */
+	unsigned inflight;
+	unsigned completed; /* pushes since the last virtio_notify_used */
+	struct virtio_blk_stats stats;
+};
+
+static void pool_reset(struct blk_dev *b)
+{
+	b->nr_free = BLK_QUEUE_SIZE;
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++) {
+		b->free[i] = BLK_QUEUE_SIZE - 1 - i;
+		b->req[i].busy = false;
+	}
+	b->inflight = 0;
+	b->completed = 0;
+}
+
+static struct blk_req *req_get(struct blk_dev *b)
+{
+	struct blk_req *r;
+
+	if (b->nr_free == 0)
+		return NULL;
+	r = &b->req[b->free[--b->nr_free]];
+	r->busy = true;
+	return r;
+}
+
+static void req_put(struct blk_dev *b, struct blk_req *r)
+{
+	if (r == &b->scratch || !r->busy)
+		return;
+	r->busy = false;
+	b->free[b->nr_free++] = (unsigned)(r - b->req);
+}
+
+/* Count r, write its status byte and work out what the driver gets back. */
+static uint32_t finish(struct blk_dev *b, struct blk_req *r)
+{
+	struct virtio_blk_stats *s = &b->stats;
+
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		s->reads++;
+		break;
+	case VIRTIO_BLK_T_OUT:
+		s->writes++;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		s->flushes++;
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		s->get_ids++;
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+		s->discards++;
+		break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		s->write_zeroes++;
+		break;
+	}
+	if (r->status == VIRTIO_BLK_S_IOERR)
+		s->io_errors++;
+	else if (r->status == VIRTIO_BLK_S_UNSUPP)
+		s->unsupported++;
+	s->unaligned += r->unaligned;
+	if (r->status == VIRTIO_BLK_S_OK &&
+	    (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT))
+		b->d->vq[0].stats.bytes += r->len;
+	if (r->written == 0) /* decided by the backend, not the parser */
+		r->written = r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK
+				 ? (uint32_t)r->len + 1
+				 : 1;
+	*r->status_byte = r->status;
+	return r->written;
+}
+
+/* virtio_process_queue's handler: answer the chain now, or leave it in flight (-1). */
+static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
+{
+	struct blk_dev *b = d->priv;
+	struct blk_req *r = req_get(b);
+	enum blk_parse_result res;
+	uint32_t written;
+
+	if (!r)
+		r = &b->scratch;
+	res = blk_parse_request(&b->lim, c, r);
+	if (res == BLK_REQ_MALFORMED) {
+		d->vq[q].stats.malformed++;
+		req_put(b, r);
+		return 0;
+	}
+	if (res == BLK_REQ_SUBMIT && r == &b->scratch) {
+		/* The driver has more chains out than its ring holds: a driver bug. */
+		b->stats.no_slot++;
+		r->status = VIRTIO_BLK_S_IOERR;
+		r->written = 1;
+		res = BLK_REQ_DONE;
+	}
+	if (res == BLK_REQ_SUBMIT && !b->be->ops->submit(b->be, r)) {
+		b->inflight++;
+		if (b->inflight > b->stats.max_inflight)
+			b->stats.max_inflight = b->inflight;
+		return -1;
+	}
+	written = finish(b, r);
+	req_put(b, r);
+	return written;
+}
+
+/* The backend finished r asynchronously (called from reap, d->lock held). */
+static void blk_complete(void *opaque, struct blk_req *r)
+{
+	struct blk_dev *b = opaque;
+	uint32_t written = finish(b, r);
+
+	virtq_push(&b->d->vq[0], r->head, written);
+	b->inflight--;
+	b->completed++;
+	req_put(b, r);
+}
+
+static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct blk_dev *b = d->priv;
+
+	if (q != 0)
+		return;
+	virtio_process_queue(d, 0, blk_handle_chain);
+	b->be->ops->kick(b->be);
+}
+
+void virtio_blk_process_completions(struct virtio_dev *d)
+{
+	struct blk_dev *b = d->priv;
+
+	pthread_mutex_lock(&d->lock);
+	b->be->ops->reap(b->be);
+	b->be->ops->kick(b->be); /* the remainders of short transfers, next segments */
+	if (b->completed) {
+		b->completed = 0;
+		virtio_notify_used(d, 0);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void blk_io_event(void *opaque, uint64_t count)
+{
+	(void)count;
+	virtio_blk_process_completions(opaque);
+}
+
+static void blk_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)
+{
+	struct blk_dev *b = d->priv;
+
+	if (off > sizeof(b->cfg) || len > sizeof(b->cfg) - off) {
+		memset(buf, 0, len);
+		return;
+	}
+	memcpy(buf, (const uint8_t *)&b->cfg + off, len);
+}
+
+static void blk_config_write(struct virtio_dev *d, size_t off, const void *buf, size_t len)
+{
+	/* Nothing is writable: writeback needs VIRTIO_BLK_F_CONFIG_WCE, not offered. */
+	(void)d, (void)off, (void)buf, (void)len;
+}
+
+static int blk_activate(struct virtio_dev *d)
+{
+	struct blk_dev *b = d->priv;
+
+	/* The transport caps the size at queue_max_size; the pool is that big. */
+	if (d->vq[0].size > BLK_QUEUE_SIZE)
+		return -1;
+	pool_reset(b);
+	return 0;
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+	struct blk_dev *b = d->priv;
+
+	/* Wait for the kernel to finish with guest memory; push nothing. */
+	b->be->ops->drain(b->be);
+	pool_reset(b);
+}
+
+#define BLK_FEATURES                                                                               \
+	((1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |                        \
+	 (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |                          \
+	 (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES))
+
+#define BLK_OPS(feat)                                                                              \
+	{                                                                                          \
+		.name = "blk", .device_id = VIRTIO_ID_BLOCK, .features = (feat), .num_queues = 1,  \
+		.queue_max_size = BLK_QUEUE_SIZE, .config_size = sizeof(struct virtio_blk_config), \
+		.config_read = blk_config_read, .config_write = blk_config_write,                  \
+		.activate = blk_activate, .queue_notify = blk_queue_notify, .reset = blk_reset,    \
+	}
+
+static const struct virtio_device_ops blk_ops_rw = BLK_OPS(BLK_FEATURES);
+static const struct virtio_device_ops blk_ops_ro =
+    BLK_OPS(BLK_FEATURES | (1ull << VIRTIO_BLK_F_RO));
+
+/* ---- creation ---- */
+
+/* "vireo-" and 12 hex digits of a hash of the file's identity: stable across runs. */
+static void make_id(char id[VIRTIO_BLK_ID_BYTES], const struct stat *st)
+{
+	uint64_t h = 0xcbf29ce484222325ull, v[2] = {st->st_dev, st->st_ino};
+	const uint8_t *p = (const uint8_t *)v;
+	char s[VIRTIO_BLK_ID_BYTES + 1];
+
+	for (size_t i = 0; i < sizeof(v); i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	snprintf(s, sizeof(s), "vireo-%012llx", (unsigned long long)(h & 0xffffffffffffull));
+	memset(id, 0, VIRTIO_BLK_ID_BYTES);
+	memcpy(id, s, strlen(s));
+}
+
+/*
+ * O_DIRECT's alignment for fd: the larger of its memory and offset needs
+ * (statx STATX_DIOALIGN, else the block device's logical block size), at
+ * least 512. 0 when the file system says it cannot do direct I/O.
+ */
+static uint32_t direct_align(int fd, const struct stat *st)
+{
+	struct statx sx;
+	uint32_t a = VIRTIO_BLK_SECTOR_SIZE;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN)) {
+		if (sx.stx_dio_offset_align == 0)
+			return 0;
+		if (sx.stx_dio_offset_align > a)
+			a = sx.stx_dio_offset_align;
+		if (sx.stx_dio_mem_align > a)
+			a = sx.stx_dio_mem_align;
+	} else if (S_ISBLK(st->st_mode)) {
+		int lbs = 0;
+
+		if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > (int)a)
+			a = (uint32_t)lbs;
+	}
+	return a;
+}
+
+static int open_disk(struct blk_dev *b, const struct blk_disk_config *cfg, struct stat *st,
+		     char *err, size_t errlen)
+{
+	int flags = (cfg->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+		    (cfg->direct ? O_DIRECT : 0);
+	int fl;
+
+	/* O_NONBLOCK: a FIFO must not hang the open. Cleared below (io_uring
+	 * would otherwise answer EAGAIN instead of waiting for the disk). */
+	b->fd = open(cfg->path, flags);
+	if (b->fd < 0) {
+		int e = errno;
+
+		if (e == EISDIR)
+			return errf(err, errlen, "is a directory");
+		if (!cfg->ro && (e == EACCES || e == EROFS || e == EPERM))
+			return errf(err, errlen, "%s (add ,ro for a read-only disk)", strerror(e));
+		if (cfg->direct && e == EINVAL)
+			return errf(err, errlen, "its file system cannot do O_DIRECT");
+		return errf(err, errlen, "%s", strerror(e));
+	}
+	if (fstat(b->fd, st) < 0)
+		return errf(err, errlen, "%s", strerror(errno));
+	if (S_ISDIR(st->st_mode))
+		return errf(err, errlen, "is a directory");
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
+		return errf(err, errlen, "not a regular file or block device");
+	fl = fcntl(b->fd, F_GETFL);
+	if (fl < 0 || fcntl(b->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return errf(err, errlen, "%s", strerror(errno));
+	/* Two writers (two VMs, or one disk given twice) would corrupt it. */
+	if (flock(b->fd, (cfg->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+		return errf(err, errlen, "%s", errno == EWOULDBLOCK ? "in use by another disk or process"
+						 : strerror(errno));
+	return 0;
+}
+
+static int size_disk(struct blk_dev *b, const struct blk_disk_config *cfg, const struct stat *st,
+		     char *err, size_t errlen)
+{
+	uint64_t bytes, unit = b->lim.align > 1 ? b->lim.align : VIRTIO_BLK_SECTOR_SIZE;
+
+	if (S_ISBLK(st->st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
+			return errf(err, errlen, "cannot read its size: %s", strerror(errno));
+	} else {
+		bytes = (uint64_t)st->st_size;
+	}
+	if (bytes % unit)
+		vireo_warn("--disk %s: size %llu is not a multiple of %llu: the last %llu bytes "
+			   "are not used",
+			   cfg->path, (unsigned long long)bytes, (unsigned long long)unit,
+			   (unsigned long long)(bytes % unit));
+	b->lim.capacity = ALIGN_DOWN(bytes, unit) / VIRTIO_BLK_SECTOR_SIZE;
+	if (b->lim.capacity == 0)
+		vireo_warn("--disk %s: empty: the guest sees a disk of 0 sectors", cfg->path);
+	return 0;
+}
+
+static void fill_config(struct blk_dev *b)
+{
+	struct virtio_blk_config *c = &b->cfg;
+	uint32_t blk = b->lim.align > 1 ? b->lim.align : VIRTIO_BLK_SECTOR_SIZE;
+
+	memset(c, 0, sizeof(*c));
+	c->capacity = htole64(b->lim.capacity);
+	c->size_max = htole32(BLK_SIZE_MAX);
+	c->seg_max = htole32(BLK_SEG_MAX);
+	c->blk_size = htole32(blk);
+	c->num_queues = htole16(1);
+	c->max_discard_sectors = htole32(BLK_DISCARD_SECTORS);
+	c->max_discard_seg = htole32(BLK_DISCARD_SEG_MAX);
+	c->discard_sector_alignment = htole32(blk / VIRTIO_BLK_SECTOR_SIZE);
+	c->max_write_zeroes_sectors = htole32(BLK_DISCARD_SECTORS);
+	c->max_write_zeroes_seg = htole32(BLK_DISCARD_SEG_MAX);
+	c->write_zeroes_may_unmap = 1;
+}
+
+static void blk_free(struct blk_dev *b)
+{
+	if (b->be)
+		b->be->ops->destroy(b->be);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->req);
+	free(b);
+}
+
+int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, struct iothread *io,
+		      char *err, size_t errlen)
+{
+	struct blk_dev *b = calloc(1, sizeof(*b));
+	char why[256];
+	struct stat st;
+
+	if (!b)
+		return errf(err, errlen, "out of memory");
+	b->fd = -1;
+	b->d = d;
+	b->io = io;
+	snprintf(b->path, sizeof(b->path), "%s", cfg->path);
+	b->req = calloc(BLK_QUEUE_SIZE, sizeof(*b->req));
+	if (!b->req) {
+		blk_free(b);
+		return errf(err, errlen, "out of memory");
+	}
+	if (open_disk(b, cfg, &st, err, errlen) < 0) {
+		blk_free(b);
+		return -1;
+	}
+	b->lim.ro = cfg->ro;
+	b->lim.align = 1;
+	if (cfg->direct) {
+		uint32_t a = direct_align(b->fd, &st);
+
+		if (a == 0 || a > 4096 || (a & (a - 1))) {
+			blk_free(b);
+			return errf(err, errlen, "direct I/O alignment %u unusable", a);
+		}
+		b->lim.align = a;
+	}
+	if (size_disk(b, cfg, &st, err, errlen) < 0) {
+		blk_free(b);
+		return -1;
+	}
+	make_id(b->lim.id, &st);
+	fill_config(b);
+
+	b->be = blk_backend_open(b->fd, BLK_QUEUE_SIZE, why, sizeof(why));
+	if (!b->be) {
+		blk_free(b);
+		return errf(err, errlen, "%s", why);
+	}
+	b->be->complete = blk_complete;
+	b->be->opaque = b;
+	if (io && b->be->event_fd >= 0) {
+		if (iothread_add(io, b->be->event_fd, blk_io_event, d) < 0) {
+			blk_free(b);
+			return errf(err, errlen, "cannot watch its completions");
+		}
+		b->watching = true;
+	}
+	pool_reset(b);
+	d->ops = cfg->ro ? &blk_ops_ro : &blk_ops_rw;
+	d->priv = b;
+	if (!d->io)
+		d->io = io;
+	return 0;
+}
+
+void virtio_blk_destroy(struct virtio_dev *d)
+{
+	struct blk_dev *b = d->priv;
+
+	if (!b)
+		return;
+	/* First the watch (no callback runs after this), then the I/O. */
+	if (b->watching)
+		iothread_del(b->io, b->be->event_fd);
+	pthread_mutex_lock(&d->lock);
+	b->be->ops->drain(b->be);
+	pthread_mutex_unlock(&d->lock);
+	blk_free(b);
+	d->priv = NULL;
+}
+
+const char *virtio_blk_backend_name(const struct virtio_dev *d)
+{
+	const struct blk_dev *b = d->priv;
+
+	return b->be->ops->name;
+}
+
+uint64_t virtio_blk_capacity(const struct virtio_dev *d)
+{
+	const struct blk_dev *b = d->priv;
+
+	return b->lim.capacity;
+}
+
+void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stats *out)
+{
+	const struct blk_dev *b = d->priv;
+
+	*out = b->stats;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * console.c -- virtio-console (device ID 3) with a single port and no
+ * multiport: queue 0 receives (host -> guest), queue 1 transmits.
+ *
+ * Output goes straight from the guest's buffers to the output fd. Input is
+ * buffered by the main thread and handed to the I/O thread through an
+ * eventfd, which moves it into whatever receive buffers the driver posted.
+ */
+#include "vireo/iothread.h"
+#include "vireo/util.h"
+#include "vireo/virtio/devices.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define CONSOLE_RXQ 0
+#define CONSOLE_TXQ 1
+#define CONSOLE_BUF 4096
+
+struct virtio_console {
+	int out_fd;
+	int input_fd; /* eventfd: input waiting */
+	uint8_t in[CONSOLE_BUF];
+	size_t in_head, in_len;
+	struct virtq_chain rx_chain; /* scratch for the I/O thread */
+};
+
+struct virtio_console_config {
+	uint16_t cols, rows;
+	uint32_t max_nr_ports, emerg_wr;
+} __attribute__((packed));
+
+static long console_tx(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
+{
+	struct virtio_console *con = d->priv;
+
+	for (unsigned i = 0; i < c->nr_out; i++) {
+		const uint8_t *p = c->iov[i].iov_base;
+		size_t left = c->iov[i].iov_len;
+
+		while (left) {
+			ssize_t n = write(con->out_fd, p, left);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break; /* a closed console drops output */
+			p += n;
+			left -= (size_t)n;
+		}
+	}
+	d->vq[q].stats.bytes += c->out_len;
+	return 0; /* nothing written into the chain */
+}
+
+/* With the lock: move buffered input into posted receive buffers. */
+static void console_fill_rx(struct virtio_dev *d)
+{
+	struct virtio_console *con = d->priv;
+	struct virtq *q = &d->vq[CONSOLE_RXQ];
+	struct virtq_chain *c = &con->rx_chain;
+	bool pushed = false;
+
+	while (con->in_len) {
+		int r = virtq_pop(q, c);
+		size_t n = 0;
+
+		if (r == 0)
+			break; /* no buffer posted: input waits */
+		while (r == 1 && con->in_len && n < c->in_len) {
+			size_t chunk = CONSOLE_BUF - con->in_head;
+
+			if (chunk > con->in_len)
+				chunk = con->in_len;
+			if (chunk > c->in_len - n)
+				chunk = c->in_len - n;
+			virtq_chain_write(c, n, con->in + con->in_head, chunk);
+			n += chunk;
+			con->in_head = (con->in_head + chunk) % CONSOLE_BUF;
+			con->in_len -= chunk;
+		}
+		virtq_push(q, c->head, (uint32_t)n);
+		q->stats.bytes += n;
+		pushed = true;
+	}
+	if (q->broken && d->needs_reset)
+		d->needs_reset(d);
+	if (pushed)
+		virtio_notify_used(d, CONSOLE_RXQ);
+}
+
+static void console_notify(struct virtio_dev *d, unsigned q)
+{
+	if (q == CONSOLE_TXQ)
+		virtio_process_queue(d, q, console_tx);
+	else
+		console_fill_rx(d); /* new receive buffers: input may be waiting */
+}
+
+static void console_input_ready(void *opaque, uint64_t count)
+{
+	struct virtio_dev *d = opaque;
+
+	(void)count;
+	pthread_mutex_lock(&d->lock);
+	if (d->status & VIRTIO_STATUS_DRIVER_OK)
+		console_fill_rx(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void console_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)
+{
+	struct virtio_console_config cfg = {.cols = 80, .rows = 25, .max_nr_ports = 1};
+
+	(void)d;
+	memcpy(buf, (uint8_t *)&cfg + off, len);
+}
+
+static void console_reset(struct virtio_dev *d)
+{
+	(void)d; /* buffered input is kept for the next driver */
+}
+
+static const struct virtio_device_ops console_ops = {
+    .name = "console",
+    .device_id = 3,
+    .num_queues = 2,
+    .queue_max_size = 256,
+    .config_size = sizeof(struct virtio_console_config),
+    .config_read = console_config_read,
+    .queue_notify = console_notify,
+    .reset = console_reset,
+};
+
+int virtio_console_setup(struct virtio_dev *d, int out_fd)
+{
+	struct virtio_console *con = calloc(1, sizeof(*con));
+
+	if (!con)
+		return -1;
+	con->out_fd = out_fd;
+	con->input_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->ops = &console_ops;
+	d->priv = con;
+	if (con->input_fd < 0 || iothread_add(d->io, con->input_fd, console_input_ready, d) < 0) {
+		vireo_perror("virtio-console input");
+		return -1;
+	}
+	return 0;
+}
+
+void virtio_console_destroy(struct virtio_dev *d)
+{
+	struct virtio_console *con = d->priv;
+
+	if (!con)
+		return;
+	if (con->input_fd >= 0)
+		close(con->input_fd);
+	free(con);
+	d->priv = NULL;
+}
+
+size_t virtio_console_input(struct virtio_dev *d, const uint8_t *buf, size_t len)
+{
+	struct virtio_console *con = d->priv;
+	uint64_t one = 1;
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	while (n < len && con->in_len < CONSOLE_BUF) {
+		con->in[(con->in_head + con->in_len) % CONSOLE_BUF] = buf[n++];
+		con->in_len++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (n && write(con->input_fd, &one, sizeof(one)) < 0)
+		vireo_perror("virtio-console input");
+	return n;
+}
+
+size_t virtio_console_room(struct virtio_dev *d)
+{
+	struct virtio_console *con = d->priv;
+	size_t room;
+
+	pthread_mutex_lock(&d->lock);
+	room = CONSOLE_BUF - con->in_len;
+	pthread_mutex_unlock(&d->lock);
+	return room;
+}

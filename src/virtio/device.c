@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * device.c -- the generic part of a virtio device: the queue loop every
+ * device runs on its I/O thread, and interrupt suppression.
+ */
+#include "vireo/virtio/virtio.h"
+
+void virtio_notify_used(struct virtio_dev *d, unsigned q)
+{
+	if (virtq_should_interrupt(&d->vq[q]) && d->raise_irq)
+		d->raise_irq(d, q);
+}
+
+void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+{
+	struct virtq *vq = &d->vq[q];
+	struct virtq_chain c; /* 16 KiB of iovecs: fine on an I/O thread's stack */
+	bool was_broken = vq->broken;
+	int r;
+
+	do {
+		bool pushed = false;
+
+		/* No kicks while we drain: we will look at the ring anyway. */
+		virtq_set_notify(vq, false);
+		while ((r = virtq_pop(vq, &c)) != 0) {
+			long n = r > 0 ? handle(d, q, &c) : 0; /* malformed: return it empty */
+
+			if (n < 0)
+				continue; /* kept: completed later by the device */
+			/* Never claim more than the driver gave (nor more than 32 bits). */
+			if ((size_t)n > c.in_len)
+				n = (long)c.in_len;
+			if (n > (long)UINT32_MAX)
+				n = (long)UINT32_MAX;
+			virtq_push(vq, c.head, (uint32_t)n);
+			pushed = true;
+		}
+		if (pushed)
+			virtio_notify_used(d, q); /* one interrupt per batch */
+		if (vq->broken) {
+			if (!was_broken && d->needs_reset)
+				d->needs_reset(d);
+			return;
+		}
+		/* Idle again: ask for kicks, then look once more (the race). */
+		virtq_set_notify(vq, true);
+	} while (virtq_has_work(vq));
+}

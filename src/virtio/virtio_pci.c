@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio_pci.c -- the modern virtio-pci transport (see virtio_pci.h).
+ *
+ * Register accesses come from vCPU threads and take the device lock; the
+ * device's own work runs on its I/O thread under the same lock. Everything
+ * the driver writes is checked here, before a device sees it: feature bits it
+ * was not offered, queue sizes that are not powers of two, vectors past the
+ * MSI-X table, rings outside guest RAM.
+ */
+#include "vireo/virtio/virtio_pci.h"
+#include "vireo/iothread.h"
+#include "vireo/util.h"
+#include "vireo/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* virtio_pci_cap cfg_type values (virtio 1.2, 4.1.4). */
+enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4 };
+
+struct virtio_pci_cap {
+	uint8_t cap_vndr, cap_next, cap_len, cfg_type;
+	uint8_t bar, id, padding[2];
+	uint32_t offset, length;
+} __attribute__((packed));
+
+struct virtio_pci_notify_cap {
+	struct virtio_pci_cap cap;
+	uint32_t notify_off_multiplier;
+} __attribute__((packed));
+
+/* Common configuration layout (virtio 1.2, 4.1.4.3). */
+enum {
+	CC_DFSELECT = 0x00,
+	CC_DF = 0x04,
+	CC_GFSELECT = 0x08,
+	CC_GF = 0x0c,
+	CC_MSIX_CONFIG = 0x10,
+	CC_NUM_QUEUES = 0x12,
+	CC_STATUS = 0x14,
+	CC_CFG_GENERATION = 0x15,
+	CC_Q_SELECT = 0x16,
+	CC_Q_SIZE = 0x18,
+	CC_Q_MSIX_VECTOR = 0x1a,
+	CC_Q_ENABLE = 0x1c,
+	CC_Q_NOTIFY_OFF = 0x1e,
+	CC_Q_DESC = 0x20,
+	CC_Q_DRIVER = 0x28,
+	CC_Q_DEVICE = 0x30,
+	CC_SIZE = 0x38,
+};
+
+static uint64_t offered_features(const struct virtio_pci *vp)
+{
+	uint64_t f = vp->vdev.ops->features | 1ull << VIRTIO_F_VERSION_1 |
+		     1ull << VIRTIO_F_INDIRECT_DESC;
+
+	if (vp->event_idx)
+		f |= 1ull << VIRTIO_F_RING_EVENT_IDX;
+	return f;
+}
+
+static uint32_t class_of(uint16_t device_id)
+{
+	switch (device_id) {
+	case 2:
+		return 0x018000; /* mass storage, other */
+	case 3:
+		return 0x078000; /* communication, other */
+	default:
+		return 0xff0000; /* unclassified */
+	}
+}
+
+/* --- reset and start ---------------------------------------------------- */
+
+static void queue_defaults(struct virtio_pci *vp)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		struct virtio_pci_queue *q = &vp->q[i];
+
+		q->size = vp->vdev.ops->queue_max_size;
+		q->msix_vector = MSIX_NO_VECTOR;
+		q->enable = 0;
+		q->desc = q->driver = q->device = 0;
+		/* The ring state goes, the counters stay: they cover the VM's life. */
+		struct virtq_stats keep = vp->vdev.vq[i].stats;
+
+		memset(&vp->vdev.vq[i], 0, sizeof(vp->vdev.vq[i]));
+		vp->vdev.vq[i].stats = keep;
+	}
+}
+
+/* With the lock held. */
+static void device_reset(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = &vp->vdev;
+
+	if (d->ops->reset)
+		d->ops->reset(d);
+	d->status = 0;
+	d->driver_features = 0;
+	vp->device_feature_select = vp->driver_feature_select = 0;
+	vp->msix_config = MSIX_NO_VECTOR;
+	vp->queue_select = 0;
+	vp->isr = 0;
+	queue_defaults(vp);
+}
+
+static void set_needs_reset(struct virtio_dev *d)
+{
+	struct virtio_pci *vp = d->transport;
+
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	vp->isr |= 2; /* configuration change */
+	msix_notify(&vp->msix, vp->msix_config);
+}
+
+static void raise_irq(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_pci *vp = d->transport;
+
+	vp->isr |= 1;
+	msix_notify(&vp->msix, vp->q[q].msix_vector);
+}
+
+/* DRIVER_OK: check and adopt every enabled queue, then start the device. */
+static void driver_ok(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = &vp->vdev;
+	bool event_idx = virtio_has_feature(d, VIRTIO_F_RING_EVENT_IDX);
+	bool indirect = virtio_has_feature(d, VIRTIO_F_INDIRECT_DESC);
+
+	for (unsigned i = 0; i < d->ops->num_queues; i++) {
+		struct virtio_pci_queue *q = &vp->q[i];
+
+		if (!q->enable)
+			continue;
+		if (!virtq_init(&d->vq[i], d->mem, q->size, gpa(q->desc), gpa(q->driver),
+				gpa(q->device), event_idx, indirect)) {
+			set_needs_reset(d);
+			return;
+		}
+	}
+	if (d->ops->activate && d->ops->activate(d) < 0)
+		set_needs_reset(d);
+}
+
+static void write_status(struct virtio_pci *vp, uint8_t v)
+{
+	struct virtio_dev *d = &vp->vdev;
+	uint8_t old = d->status;
+
+	if (v == 0) {
+		device_reset(vp);
+		return;
+	}
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Only what was offered, and only the modern interface. */
+		if ((d->driver_features & ~offered_features(vp)) ||
+		    !virtio_has_feature(d, VIRTIO_F_VERSION_1))
+			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	}
+	d->status = v | (old & VIRTIO_STATUS_NEEDS_RESET);
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK))
+		driver_ok(vp);
+}
+
+/* --- common configuration ---------------------------------------------- */
+
+static struct virtio_pci_queue *selected_queue(struct virtio_pci *vp)
+{
+	return vp->queue_select < vp->vdev.ops->num_queues ? &vp->q[vp->queue_select] : NULL;
+}
+
+static uint64_t common_read(struct virtio_pci *vp, unsigned off)
+{
+	struct virtio_dev *d = &vp->vdev;
+	struct virtio_pci_queue *q = selected_queue(vp);
+
+	switch (off) {
+	case CC_DFSELECT:
+		return vp->device_feature_select;
+	case CC_DF:
+		return vp->device_feature_select < 2
+			   ? (uint32_t)(offered_features(vp) >> (32 * vp->device_feature_select))
+			   : 0;
+	case CC_GFSELECT:
+		return vp->driver_feature_select;
+	case CC_GF:
+		return vp->driver_feature_select < 2
+			   ? (uint32_t)(d->driver_features >> (32 * vp->driver_feature_select))
+			   : 0;
+	case CC_MSIX_CONFIG:
+		return vp->msix_config;
+	case CC_NUM_QUEUES:
+		return d->ops->num_queues;
+	case CC_STATUS:
+		return d->status;
+	case CC_CFG_GENERATION:
+		return vp->config_generation;
+	case CC_Q_SELECT:
+		return vp->queue_select;
+	case CC_Q_SIZE:
+		return q ? q->size : 0;
+	case CC_Q_MSIX_VECTOR:
+		return q ? q->msix_vector : MSIX_NO_VECTOR;
+	case CC_Q_ENABLE:
+		return q ? q->enable : 0;
+	case CC_Q_NOTIFY_OFF:
+		return q ? vp->queue_select : 0;
+	case CC_Q_DESC:
+		return q ? q->desc : 0;
+	case CC_Q_DESC + 4:
+		return q ? q->desc >> 32 : 0;
+	case CC_Q_DRIVER:
+		return q ? q->driver : 0;
+	case CC_Q_DRIVER + 4:
+		return q ? q->driver >> 32 : 0;
+	case CC_Q_DEVICE:
+		return q ? q->device : 0;
+	case CC_Q_DEVICE + 4:
+		return q ? q->device >> 32 : 0;
+	default:
+		return 0;
+	}
+}
+
+static void set_half(uint64_t *field, unsigned off, unsigned base, uint64_t v, unsigned len)
+{
+	if (len == 8 && off == base)
+		*field = v;
+	else if (off == base)
+		*field = (*field & ~0xffffffffull) | (uint32_t)v;
+	else
+		*field = (*field & 0xffffffffull) | (uint64_t)(uint32_t)v << 32;
+}
+
+static uint16_t valid_vector(const struct virtio_pci *vp, uint64_t v)
+{
+	return v < vp->msix.nr ? (uint16_t)v : MSIX_NO_VECTOR;
+}
+
+static void common_write(struct virtio_pci *vp, unsigned off, uint64_t v, unsigned len)
+{
+	struct virtio_dev *d = &vp->vdev;
+	struct virtio_pci_queue *q = selected_queue(vp);
+	/* Queue registers are frozen once the driver is running (4.1.4.3.2). */
+	bool q_writable = q && !(d->status & VIRTIO_STATUS_DRIVER_OK) && !q->enable;
+
+	switch (off) {
+	case CC_DFSELECT:
+		vp->device_feature_select = (uint32_t)v;
+		break;
+	case CC_GFSELECT:
+		vp->driver_feature_select = (uint32_t)v;
+		break;
+	case CC_GF:
+		if (vp->driver_feature_select < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+			unsigned shift = 32 * vp->driver_feature_select;
+
+			d->driver_features = (d->driver_features & ~(0xffffffffull << shift)) |
+					     (uint64_t)(uint32_t)v << shift;
+		}
+		break;
+	case CC_MSIX_CONFIG:
+		vp->msix_config = valid_vector(vp, v);
+		break;
+	case CC_STATUS:
+		write_status(vp, (uint8_t)v);
+		break;
+	case CC_Q_SELECT:
+		vp->queue_select = (uint16_t)v;
+		break;
+	case CC_Q_SIZE:
+		/* A power of two no larger than what the device offers. */
+		if (q_writable && v && !(v & (v - 1)) && v <= d->ops->queue_max_size)
+			q->size = (uint16_t)v;
+		break;
+	case CC_Q_MSIX_VECTOR:
+		if (q)
+			q->msix_vector = valid_vector(vp, v);
+		break;
+	case CC_Q_ENABLE:
+		if (q_writable && v == 1)
+			q->enable = 1;
+		break;
+	case CC_Q_DESC:
+	case CC_Q_DESC + 4:
+		if (q_writable)
+			set_half(&q->desc, off, CC_Q_DESC, v, len);
+		break;
+	case CC_Q_DRIVER:
+	case CC_Q_DRIVER + 4:
+		if (q_writable)
+			set_half(&q->driver, off, CC_Q_DRIVER, v, len);
+		break;
+	case CC_Q_DEVICE:
+	case CC_Q_DEVICE + 4:
+		if (q_writable)
+			set_half(&q->device, off, CC_Q_DEVICE, v, len);
+		break;
+	default:
+		break; /* read-only or reserved */
+	}
+}
+
+/* Common, ISR and device configuration: one handler for [0, 0x3000). */
+static void config_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_dev *d = &vp->vdev;
+	uint64_t v = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (offset < CC_SIZE) {
+		if (is_write) {
+			memcpy(&v, data, len);
+			common_write(vp, (unsigned)offset, v, len);
+		} else {
+			v = common_read(vp, (unsigned)offset);
+			memcpy(data, &v, len);
+		}
+	} else if (offset == VPCI_ISR_OFF && !is_write) {
+		data[0] = vp->isr; /* reading the ISR clears it */
+		vp->isr = 0;
+	} else if (offset >= VPCI_DEVCFG_OFF && offset - VPCI_DEVCFG_OFF < d->ops->config_size &&
+		   len <= d->ops->config_size - (offset - VPCI_DEVCFG_OFF)) {
+		size_t off = (size_t)(offset - VPCI_DEVCFG_OFF);
+
+		if (!is_write && d->ops->config_read)
+			d->ops->config_read(d, off, data, len);
+		else if (is_write && d->ops->config_write)
+			d->ops->config_write(d, off, data, len);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* A doorbell that reached userspace (--no-ioeventfd, or an odd access). */
+static void notify_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	unsigned q = (unsigned)(offset / VPCI_NOTIFY_MULTIPLIER);
+	uint64_t one = 1;
+
+	(void)len;
+	if (!is_write) {
+		memset(data, 0, len);
+		return;
+	}
+	/* Hand it to the I/O thread exactly as KVM would have: the vCPU does no device work. */
+	if (q < vp->vdev.ops->num_queues && write(vp->q[q].kick_fd, &one, sizeof(one)) < 0)
+		vireo_perror("%s: doorbell", vp->name);
+}
+
+/* --- I/O thread side ----------------------------------------------------- */
+
+static void kicked(void *opaque, uint64_t count)
+{
+	struct virtio_pci_kick *k = opaque;
+	struct virtio_dev *d = &k->vp->vdev;
+
+	pthread_mutex_lock(&d->lock);
+	d->vq[k->q].stats.notifications += count;
+	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	    k->vp->q[k->q].enable && d->ops->queue_notify)
+		d->ops->queue_notify(d, k->q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* --- set-up ------------------------------------------------------------ */
+
+static void pci_cfg_written(struct pci_device *pci, unsigned off, unsigned len)
+{
+	struct virtio_pci *vp = pci->opaque;
+
+	msix_config_written(&vp->msix, off, len);
+}
+
+static void add_virtio_caps(struct virtio_pci *vp)
+{
+	struct virtio_pci_cap common = {.cap_vndr = PCI_CAP_ID_VNDR,
+					.cap_len = sizeof(common),
+					.cfg_type = CAP_COMMON,
+					.offset = VPCI_COMMON_OFF,
+					.length = CC_SIZE};
+	struct virtio_pci_cap isr = {.cap_vndr = PCI_CAP_ID_VNDR,
+				     .cap_len = sizeof(isr),
+				     .cfg_type = CAP_ISR,
+				     .offset = VPCI_ISR_OFF,
+				     .length = 1};
+	struct virtio_pci_cap device = {.cap_vndr = PCI_CAP_ID_VNDR,
+					.cap_len = sizeof(device),
+					.cfg_type = CAP_DEVICE,
+					.offset = VPCI_DEVCFG_OFF,
+					.length = (uint32_t)vp->vdev.ops->config_size};
+	struct virtio_pci_notify_cap notify = {
+	    .cap = {.cap_vndr = PCI_CAP_ID_VNDR,
+		    .cap_len = sizeof(notify),
+		    .cfg_type = CAP_NOTIFY,
+		    .offset = VPCI_NOTIFY_OFF,
+		    .length = VIRTIO_MAX_QUEUES * VPCI_NOTIFY_MULTIPLIER},
+	    .notify_off_multiplier = VPCI_NOTIFY_MULTIPLIER};
+
+	pci_device_add_cap(&vp->pci, &common, sizeof(common));
+	pci_device_add_cap(&vp->pci, &notify, sizeof(notify));
+	pci_device_add_cap(&vp->pci, &isr, sizeof(isr));
+	if (vp->vdev.ops->config_size)
+		pci_device_add_cap(&vp->pci, &device, sizeof(device));
+}
+
+static int add_regions(struct virtio_pci *vp, struct vm *vm)
+{
+	snprintf(vp->region_name[0], sizeof(vp->region_name[0]), "%s", vp->name);
+	snprintf(vp->region_name[1], sizeof(vp->region_name[1]), "%s.notify", vp->name);
+	snprintf(vp->region_name[2], sizeof(vp->region_name[2]), "%s.msix", vp->name);
+	if (bus_register(&vm->mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], config_io, vp) < 0)
+		return -1;
+	vp->notify_region = bus_register(&vm->mmio, vp->bar + VPCI_NOTIFY_OFF, 0x1000,
+					 vp->region_name[1], notify_io, vp);
+	if (vp->notify_region < 0 ||
+	    bus_register(&vm->mmio, vp->bar + VPCI_MSIX_TABLE_OFF, 0x1000, vp->region_name[2],
+			 msix_table_io, &vp->msix) < 0 ||
+	    bus_register(&vm->mmio, vp->bar + VPCI_MSIX_PBA_OFF, 0x1000, vp->region_name[2],
+			 msix_pba_io, &vp->msix) < 0)
+		return -1;
+	return 0;
+}
+
+/* The doorbell of queue q as an ioeventfd: KVM signals kick_fd, no exit. */
+static int add_ioeventfd(struct virtio_pci *vp, unsigned q)
+{
+	struct kvm_ioeventfd io = {.addr = vp->bar + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULTIPLIER,
+				   .len = 0, /* any access width: KVM's fast MMIO path */
+				   .fd = vp->q[q].kick_fd};
+
+	if (ioctl(vp->vm_fd, KVM_IOEVENTFD, &io) == 0)
+		return 0;
+	io.len = 2; /* older KVMs: the 16-bit write drivers use */
+	if (ioctl(vp->vm_fd, KVM_IOEVENTFD, &io) == 0)
+		return 0;
+	vireo_perror("%s: KVM_IOEVENTFD for queue %u", vp->name, q);
+	return -1;
+}
+
+int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, bool ioeventfd,
+		    const char *name)
+{
+	struct virtio_dev *d = &vp->vdev;
+	const struct virtio_device_ops *ops = d->ops;
+	unsigned nvec = ops->num_queues + 1;
+
+	snprintf(vp->name, sizeof(vp->name), "%s", name);
+	vp->vm_fd = vm->vm_fd;
+	vp->ioeventfd = ioeventfd && vm->vm_fd >= 0;
+	vp->event_idx = vm->active[OPT_EVENT_IDX];
+	d->mem = &vm->mem;
+	d->io = io;
+	d->transport = vp;
+	d->raise_irq = raise_irq;
+	d->needs_reset = set_needs_reset;
+	pthread_mutex_init(&d->lock, NULL);
+	device_reset(vp);
+
+	pci_device_init(&vp->pci, vp->name, 0x1af4, (uint16_t)(0x1040 + ops->device_id),
+			class_of(ops->device_id), 1, 0x1af4, 0x40);
+	vp->pci.opaque = vp;
+	vp->pci.cfg_write = pci_cfg_written;
+	vp->bar = pci_device_add_bar64(&vm->pci, &vp->pci, 0, VPCI_BAR_SIZE);
+	if (!vp->bar) {
+		vireo_err("%s: no room for its BAR in the MMIO hole", vp->name);
+		return -1;
+	}
+	add_virtio_caps(vp);
+	if (msix_init(&vp->msix, &vp->pci, &vm->irq, vm->vm_fd, nvec, 0, VPCI_MSIX_TABLE_OFF,
+		      VPCI_MSIX_PBA_OFF) < 0 ||
+	    add_regions(vp, vm) < 0 || pci_bus_add(&vm->pci, &vp->pci) < 0)
+		return -1;
+
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vp->q[q].kick_fd = -1;
+	for (unsigned q = 0; q < ops->num_queues; q++) {
+		struct virtio_pci_kick *k = &vp->kick[q];
+
+		*k = (struct virtio_pci_kick){.vp = vp, .q = q};
+		vp->q[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vp->q[q].kick_fd < 0 || (vp->ioeventfd && add_ioeventfd(vp, q) < 0) ||
+		    iothread_add(io, vp->q[q].kick_fd, kicked, k) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (vp->q[q].kick_fd >= 0)
+			close(vp->q[q].kick_fd);
+	msix_destroy(&vp->msix);
+	pthread_mutex_destroy(&vp->vdev.lock);
+}
