@@ -1,0 +1,36 @@
+# tests/fuzz/fuzz.mk -- libFuzzer targets, included by the top Makefile.
+#
+#   make fuzz         build build/fuzz/fuzz_NAME for every tests/fuzz/fuzz_NAME.c
+#   make fuzz-smoke   run each one for FUZZ_TIME seconds (default 20) from its
+#                     seed corpus, tests/fuzz/corpus/NAME/
+#
+# clang compiles the sources each target needs (FUZZ_SRCS_NAME) straight into
+# the fuzzer with libFuzzer, ASan and UBSan: not the gcc-built library.
+
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes \
+	-Wmissing-prototypes -pthread
+FUZZ_TIME ?= 20
+
+FUZZ_NAMES := virtqueue
+FUZZ_SRCS_virtqueue := src/virtio/queue.c src/virtio/device.c src/core/gmem.c src/lib/util.c
+FUZZ_NAMES += blk
+FUZZ_SRCS_blk := src/virtio/blk.c src/backend/blk_backend.c src/backend/blk_sync.c \
+	src/virtio/queue.c src/virtio/device.c src/io/iothread.c src/core/gmem.c src/lib/util.c
+
+FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_HDRS := $(wildcard include/vireo/*.h include/vireo/*/*.h)
+
+define fuzz_rule
+$(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRCS_$(1)) $(FUZZ_HDRS) tests/fuzz/fuzz.mk | deps
+	@mkdir -p $$(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ $$< $(FUZZ_SRCS_$(1))
+endef
+$(foreach f,$(FUZZ_NAMES),$(eval $(call fuzz_rule,$(f))))
+
+.PHONY: fuzz fuzz-smoke
+fuzz: $(FUZZERS)
+
+fuzz-smoke: $(FUZZERS)
+	@FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run-fuzz-smoke.sh --no-build $(FUZZ_NAMES)
