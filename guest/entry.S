@@ -174,6 +174,9 @@ isr_table:
 	.balign 16, 0xcc
 	.if vec == VEC_TIMER
 	jmp timer_isr
+	.elseif vec >= VEC_MSI_BASE && vec < VEC_MSI_BASE + VEC_MSI_COUNT
+	incl msi_counts + 4 * (vec - VEC_MSI_BASE)(%rip)	/* 6 bytes */
+	jmp lapic_eoi_iret
 	.elseif vec == VEC_SYSCALL
 	jmp syscall_isr
 	.elseif vec == VEC_SPURIOUS
@@ -191,10 +194,13 @@ isr_table:
 	.balign 16, 0xcc
 isr_table_end:
 
-/* LAPIC timer: count and EOI. 6 instructions. */
+/* LAPIC timer: count and EOI. 6 instructions. The virtio MSI-X stubs
+ * (vectors VEC_MSI_BASE..+VEC_MSI_COUNT-1) count in their slot and join at
+ * lapic_eoi_iret: 7 instructions. */
 timer_isr:
-	pushq %rax
 	incl timer_ticks(%rip)
+lapic_eoi_iret:
+	pushq %rax
 	xorl %eax, %eax
 	movabs %eax, LAPIC_EOI_ADDR
 	popq %rax
@@ -282,11 +288,13 @@ ap_tramp_end:
 
 	.data
 	.balign 4
-	.globl ap_next_index, timer_ticks
+	.globl ap_next_index, timer_ticks, msi_counts
 ap_next_index:			/* next AP index; the BSP is 0. Reset by smp.c. */
 	.long 1
 timer_ticks:			/* incremented by timer_isr */
 	.long 0
+msi_counts:			/* msi_counts[v - VEC_MSI_BASE]: incremented by the MSI-X stubs */
+	.fill VEC_MSI_COUNT, 4, 0
 
 /* PVH entry note: XEN_ELFNOTE_PHYS32_ENTRY, 32-bit physical address. */
 	.section .note.Xen, "a", @note

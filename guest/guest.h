@@ -42,6 +42,30 @@ static inline uint8_t inb(uint16_t port)
 	return v;
 }
 
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
 static inline uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
@@ -90,6 +114,18 @@ static inline void irq_disable(void)
 	__asm__ volatile("cli" ::: "memory");
 }
 
+/* Take any interrupt that is pending (IF stays 0 afterwards). */
+static inline void irq_flush(void)
+{
+	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
+}
+
+/* Full fence: orders earlier stores before later loads (virtio_mb). */
+static inline void mb(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 static inline unsigned current_cpl(void)
 {
 	uint16_t cs;
@@ -126,6 +162,21 @@ static inline uint32_t phys_read32(uint64_t pa)
 static inline uint64_t phys_read64(uint64_t pa)
 {
 	return *(volatile uint64_t *)phys(pa);
+}
+
+static inline void phys_write8(uint64_t pa, uint8_t v)
+{
+	*(volatile uint8_t *)phys(pa) = v;
+}
+
+static inline void phys_write16(uint64_t pa, uint16_t v)
+{
+	*(volatile uint16_t *)phys(pa) = v;
+}
+
+static inline void phys_write32(uint64_t pa, uint32_t v)
+{
+	*(volatile uint32_t *)phys(pa) = v;
 }
 
 /* ---- The CPL0 gate -------------------------------------------------------- */
@@ -278,9 +329,19 @@ int run_smp(void);
 int run_trap(void);
 int run_reset(void);
 int run_echo(void);
+/* blk.c, rng_console.c (the virtio driver is in virtio.h) */
+int run_blk_verify(void);
+int run_blk_read(void);
+int run_blk_write(void);
+int run_blk_bad(void);
+int run_blk_ro(void);
+int run_rng(void);
+int run_console(void);
 
 /* Set by entry.S / used by smp.c and the timer ISR. */
 extern volatile uint32_t timer_ticks;
+/* Interrupts taken on vector VEC_MSI_BASE + i (the MSI-X stubs in entry.S). */
+extern volatile uint32_t msi_counts[VEC_MSI_COUNT];
 extern volatile uint32_t ap_next_index;
 extern const uint8_t ap_tramp_start[], ap_tramp_end[];
 

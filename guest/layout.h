@@ -39,9 +39,11 @@
 #define USER_RFLAGS 0x3002
 
 /* Interrupt vectors. */
-#define VEC_TIMER    0x40 /* LAPIC timer */
-#define VEC_SYSCALL  0x80 /* the CPL3 -> CPL0 gate (DPL 3) */
-#define VEC_SPURIOUS 0xff /* LAPIC spurious vector */
+#define VEC_TIMER     0x40 /* LAPIC timer */
+#define VEC_MSI_BASE  0x50 /* virtio MSI-X vectors: count, EOI */
+#define VEC_MSI_COUNT 16
+#define VEC_SYSCALL   0x80 /* the CPL3 -> CPL0 gate (DPL 3) */
+#define VEC_SPURIOUS  0xff /* LAPIC spurious vector */
 
 /* System calls through int $0x80: number in %eax, arguments in %rdi, %rsi. */
 #define SYS_WAIT_IRQ 1 /* sti; hlt; cli: wait for the next interrupt */
@@ -51,6 +53,14 @@
 
 /* SMP trampoline: copied below 1 MiB, SIPI vector = address >> 12. */
 #define AP_TRAMPOLINE_ADDR 0x8000
+
+/*
+ * Guest RAM the virtio driver takes for itself (rings, then request buffers):
+ * from 16 MiB up, above the image (link.ld keeps it below 16 MiB). The first
+ * MiB holds the rings, the rest is scratch for each workload's buffers.
+ */
+#define GUEST_DMA_BASE	   0x1000000
+#define GUEST_DMA_RING_LEN 0x100000
 
 /* The xAPIC page (also hard-coded in the timer ISR). */
 #define LAPIC_BASE     0xfee00000

@@ -226,9 +226,22 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-    {"hello", run_hello}, {"pio", run_pio},	{"quiet-pio", run_quiet_pio},
-    {"timer", run_timer}, {"smp", run_smp},	{"kvmclock", run_kvmclock},
-    {"trap", run_trap},	  {"reset", run_reset}, {"echo", run_echo},
+    {"hello", run_hello},
+    {"pio", run_pio},
+    {"quiet-pio", run_quiet_pio},
+    {"timer", run_timer},
+    {"smp", run_smp},
+    {"kvmclock", run_kvmclock},
+    {"trap", run_trap},
+    {"reset", run_reset},
+    {"echo", run_echo},
+    {"blk-verify", run_blk_verify},
+    {"blk-read", run_blk_read},
+    {"blk-write", run_blk_write},
+    {"blk-bad", run_blk_bad},
+    {"blk-ro", run_blk_ro},
+    {"rng", run_rng},
+    {"console", run_console},
 };
 
 static const struct workload *find_workload(const char *name, size_t len)

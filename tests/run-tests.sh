@@ -3,7 +3,9 @@
 #
 # Three kinds of tests, all run from the repository root:
 #  - unit tests: build/tests/test_* (cmocka, no KVM), read through TAP output;
-#  - script tests: tests/guest/*.sh, tests/cli/*.sh, tests/linux/boot-*.sh. A
+#  - script tests: tests/cli/*.sh, tests/qemu/*.sh, tests/fuzz/run-fuzz-smoke.sh
+#    (a short libFuzzer run, FUZZ_TIME seconds per target, default 10),
+#    tests/guest/*.sh, tests/linux/boot-*.sh. A
 #    script prints one line per case, "PASS: name", "FAIL: name: why" or
 #    "SKIP: name: why"; a script that prints none counts as one case by its
 #    exit status (0 pass, 77 skip, anything else fail).
@@ -159,10 +161,11 @@ run_emulated() {
 	fi
 }
 
+export FUZZ_TIME=${FUZZ_TIME:-10}
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
 done
-for t in tests/cli/*.sh tests/qemu/*.sh; do
+for t in tests/cli/*.sh tests/qemu/*.sh tests/fuzz/run-fuzz-smoke.sh; do
 	[ -x "$t" ] && run_script "$t"
 done
 # The scripts that need KVM.

@@ -62,9 +62,13 @@ result_field() {
 	grep "^RESULT test=$1 " "$out" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
 
+# VIREO_TEST_FILTER=REGEX runs only the cases whose name matches.
 case_run() {
 	case_name=$1
 	case_failed=0
+	if [ -n "${VIREO_TEST_FILTER:-}" ] && ! [[ "$case_name" =~ $VIREO_TEST_FILTER ]]; then
+		return
+	fi
 	if ! have_kvm; then
 		echo "SKIP: $case_name: no /dev/kvm"
 		return
