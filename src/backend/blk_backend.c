@@ -30,18 +30,20 @@ void blk_req_advance(struct blk_req *r, size_t n)
 
 int blk_seg_fallocate_mode(const struct blk_req *r)
 {
-	bool punch = r->type == VIRTIO_BLK_T_DISCARD || (r->seg[r->cur].flags & VIRTIO_BLK_WZ_F_UNMAP);
+	bool punch =
+	    r->type == VIRTIO_BLK_T_DISCARD || (r->seg[r->cur].flags & VIRTIO_BLK_WZ_F_UNMAP);
 
-	if (r->alt_mode)
+	if (r->seg_how == BLK_SEG_FALLOC_OTHER)
 		punch = !punch;
 	return FALLOC_FL_KEEP_SIZE | (punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
 }
 
 bool blk_seg_failed(struct blk_req *r, int err)
 {
-	if (err == EOPNOTSUPP && r->type == VIRTIO_BLK_T_WRITE_ZEROES && !r->alt_mode) {
-		/* Zeroes either way: a punched hole reads as zeroes, and vice versa. */
-		r->alt_mode = true;
+	if (err == EOPNOTSUPP && r->type == VIRTIO_BLK_T_WRITE_ZEROES &&
+	    r->seg_how != BLK_SEG_WRITE) {
+		r->seg_how++; /* the other fallocate mode, then plain writes */
+		r->done = 0;
 		return true;
 	}
 	if (!(err == EOPNOTSUPP && r->type == VIRTIO_BLK_T_DISCARD))
@@ -49,9 +51,27 @@ bool blk_seg_failed(struct blk_req *r, int err)
 	return false;
 }
 
+size_t blk_seg_zero_chunk(const struct blk_req *r, uint64_t *off)
+{
+	const struct blk_seg *s = &r->seg[r->cur];
+	uint64_t bytes = (uint64_t)s->num_sectors * VIRTIO_BLK_SECTOR_SIZE, left;
+
+	left = r->done < bytes ? bytes - r->done : 0;
+	*off = s->sector * VIRTIO_BLK_SECTOR_SIZE + r->done;
+	return left < BLK_ZERO_CHUNK ? (size_t)left : BLK_ZERO_CHUNK;
+}
+
+const void *blk_zero_buf(void)
+{
+	static const uint8_t zeros[BLK_ZERO_CHUNK] __attribute__((aligned(4096)));
+
+	return zeros;
+}
+
 bool blk_seg_next(struct blk_req *r)
 {
-	r->alt_mode = false;
+	r->seg_how = BLK_SEG_FALLOC;
+	r->done = 0;
 	return ++r->cur < r->nseg;
 }
 
@@ -80,7 +100,8 @@ struct blk_backend *blk_backend_open(int fd, unsigned depth, char *err, size_t e
 	if (b)
 		return b;
 	if (want && *want) {
-		errf(err, errlen, "VIREO_BLK_BACKEND=%s but io_uring is unavailable (%s)", want, why);
+		errf(err, errlen, "VIREO_BLK_BACKEND=%s but io_uring is unavailable (%s)", want,
+		     why);
 		return NULL;
 	}
 	vireo_warn("io_uring unavailable (%s): using synchronous I/O on the I/O thread", why);

@@ -33,16 +33,39 @@ static void sync_rw(int fd, struct blk_req *r)
 	}
 }
 
+/* Zeros written the plain way, for a file system without fallocate modes. */
+static bool sync_write_zeros(int fd, struct blk_req *r)
+{
+	uint64_t off;
+	size_t n;
+
+	while ((n = blk_seg_zero_chunk(r, &off)) > 0) {
+		ssize_t got = pwrite(fd, blk_zero_buf(), n, (off_t)off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return false;
+		r->done += (size_t)got;
+	}
+	return true;
+}
+
 static void sync_segments(int fd, struct blk_req *r)
 {
 	while (r->cur < r->nseg) {
 		const struct blk_seg *s = &r->seg[r->cur];
 
-		if (fallocate(fd, blk_seg_fallocate_mode(r),
-			      (off_t)(s->sector * VIRTIO_BLK_SECTOR_SIZE),
-			      (off_t)s->num_sectors * VIRTIO_BLK_SECTOR_SIZE) < 0) {
+		if (r->seg_how == BLK_SEG_WRITE) {
+			if (!sync_write_zeros(fd, r)) {
+				r->status = VIRTIO_BLK_S_IOERR;
+				return;
+			}
+		} else if (fallocate(fd, blk_seg_fallocate_mode(r),
+				     (off_t)(s->sector * VIRTIO_BLK_SECTOR_SIZE),
+				     (off_t)s->num_sectors * VIRTIO_BLK_SECTOR_SIZE) < 0) {
 			if (errno == EINTR || blk_seg_failed(r, errno))
-				continue; /* again, or in the other mode */
+				continue; /* again, or another way */
 			if (r->status != VIRTIO_BLK_S_OK)
 				return;
 		}

@@ -69,6 +69,15 @@ static bool prep(struct uring_backend *u, struct blk_req *r)
 	default: { /* DISCARD, WRITE_ZEROES: the parser lets nothing else through */
 		const struct blk_seg *s = &r->seg[r->cur];
 
+		if (r->seg_how == BLK_SEG_WRITE) {
+			uint64_t off;
+
+			/* The data iovecs are unused: one points at the zeros. */
+			r->iov[0].iov_len = blk_seg_zero_chunk(r, &off);
+			r->iov[0].iov_base = (void *)blk_zero_buf();
+			io_uring_prep_writev(sqe, fd, &r->iov[0], 1, off);
+			break;
+		}
 		io_uring_prep_fallocate(sqe, fd, blk_seg_fallocate_mode(r),
 					(off_t)(s->sector * VIRTIO_BLK_SECTOR_SIZE),
 					(off_t)s->num_sectors * VIRTIO_BLK_SECTOR_SIZE);
@@ -108,14 +117,23 @@ static void uring_kick(struct blk_backend *b)
 	while (io_uring_sq_ready(&u->ring)) {
 		int ret = io_uring_submit(&u->ring);
 
-		if (ret >= 0 || ret == -EINTR)
+		if (ret > 0 || ret == -EINTR)
 			continue;
-		/* Left in the submission queue: the next kick tries again. */
+		/* Left in the submission queue: the next kick (a doorbell or a
+		 * completion) tries again. Cannot happen while the operations in
+		 * flight fit the completion queue, which they always do. */
 		if (!u->warned)
-			vireo_warn("disk: io_uring submit: %s", strerror(-ret));
+			vireo_warn("disk: io_uring submit: %s",
+				   ret ? strerror(-ret) : "nothing taken");
 		u->warned = true;
 		return;
 	}
+}
+
+/* EINTR/EAGAIN from the kernel: try again, but not forever. */
+static bool again(struct blk_req *r, int res)
+{
+	return (res == -EINTR || res == -EAGAIN) && ++r->retries <= 16;
 }
 
 /*
@@ -127,8 +145,8 @@ static bool step(struct uring_backend *u, struct blk_req *r, int res)
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		if (res == -EINTR || res == -EAGAIN)
-			break; /* again */
+		if (again(r, res))
+			break;
 		/* An error, or end of file (the file shrank under us): IOERR. */
 		if (res <= 0 || (size_t)res > r->len - r->done) {
 			r->status = VIRTIO_BLK_S_IOERR;
@@ -139,15 +157,25 @@ static bool step(struct uring_backend *u, struct blk_req *r, int res)
 			return true;
 		break; /* short: the remainder */
 	case VIRTIO_BLK_T_FLUSH:
-		if (res == -EINTR || res == -EAGAIN)
+		if (again(r, res))
 			break;
 		if (res < 0)
 			r->status = VIRTIO_BLK_S_IOERR;
 		return true;
 	default:
-		if (res == -EINTR || res == -EAGAIN)
+		if (again(r, res))
 			break;
-		if (res < 0) {
+		if (r->seg_how == BLK_SEG_WRITE && res >= 0) {
+			uint64_t off;
+
+			if (res == 0 || (size_t)res > r->iov[0].iov_len) {
+				r->status = VIRTIO_BLK_S_IOERR;
+				return true;
+			}
+			r->done += (size_t)res;
+			if (blk_seg_zero_chunk(r, &off))
+				break; /* more zeros for this segment */
+		} else if (res < 0) {
 			if (blk_seg_failed(r, -res))
 				break; /* this segment again, the other way */
 			if (r->status != VIRTIO_BLK_S_OK)

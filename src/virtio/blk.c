@@ -10,6 +10,9 @@
  * config_read, activate and reset come from the transport, also under
  * d->lock. Reset waits for the requests in flight and drops them, so no
  * completion touches guest memory or the used ring afterwards.
+ *
+ * Doorbells: while requests are in flight the device asks for no kicks and
+ * looks at the ring whenever completions come in (blk_run_queue).
  */
 #include "vireo/virtio/blk.h"
 #include "vireo/iothread.h"
@@ -59,8 +62,8 @@ int blk_parse_disk_arg(const char *arg, struct blk_disk_config *out, char *err, 
 		else if (n == 6 && !memcmp(opt, "direct", 6))
 			out->direct = true;
 		else
-			return errf(err, errlen, "unknown option '%.*s' (known: ro, direct)", (int)n,
-				    opt);
+			return errf(err, errlen, "unknown option '%.*s' (known: ro, direct)",
+				    (int)n, opt);
 	}
 	return 0;
 }
@@ -169,8 +172,7 @@ static bool aligned_for_direct(const struct blk_limits *lim, const struct blk_re
 }
 
 static enum blk_parse_result parse_rw(const struct blk_limits *lim, struct blk_req *r,
-				      const struct iovec *iov, unsigned n, size_t skip,
-				      size_t len)
+				      const struct iovec *iov, unsigned n, size_t skip, size_t len)
 {
 	if (r->type == VIRTIO_BLK_T_OUT && lim->ro)
 		return answer(r, VIRTIO_BLK_S_IOERR);
@@ -242,7 +244,9 @@ enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const stru
 	r->niov = r->nseg = 0;
 	r->len = r->done = 0;
 	r->cur = 0;
-	r->alt_mode = r->unaligned = false;
+	r->unaligned = false;
+	r->seg_how = BLK_SEG_FALLOC;
+	r->retries = 0;
 	r->status = VIRTIO_BLK_S_OK;
 	r->written = 0;
 
@@ -266,6 +270,19 @@ enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const stru
 	memcpy(&sector, hdr + 8, 8);
 	r->type = le32toh(type);
 	r->sector = le64toh(sector);
+
+	/*
+	 * The layout (5.2.6): IN and GET_ID have nothing readable but the
+	 * header; OUT, DISCARD and WRITE_ZEROES nothing writable but the status.
+	 * Data on the wrong side is a driver bug, and a transfer the driver did
+	 * not mean: IOERR. (FLUSH ignores whatever it carries.)
+	 */
+	if (((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_GET_ID) &&
+	     out_total != VIRTIO_BLK_HDR_SIZE) ||
+	    ((r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_DISCARD ||
+	      r->type == VIRTIO_BLK_T_WRITE_ZEROES) &&
+	     in_total != 1))
+		return answer(r, VIRTIO_BLK_S_IOERR);
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
@@ -305,14 +322,16 @@ struct blk_dev {
 	struct blk_limits lim;
 	struct virtio_blk_config cfg; /* little-endian, as the driver reads it */
 	struct blk_backend *be;
-	bool watching;		      /* be->event_fd is watched by io */
+	bool watching; /* be->event_fd is watched by io */
 
 	struct blk_req *req; /* BLK_QUEUE_SIZE of them */
 	unsigned free[BLK_QUEUE_SIZE];
 	unsigned nr_free;
-	struct blk_req scratch; /* answers a chain when every slot is taken */
+	struct blk_req scratch;	  /* answers a chain when every slot is taken */
+	struct virtq_chain chain; /* blk_drain's */
 	unsigned inflight;
 	unsigned completed; /* pushes since the last virtio_notify_used */
+	bool polling; /* requests in flight: doorbells off, the ring looked at on completion */
 	struct virtio_blk_stats stats;
 };
 
@@ -325,6 +344,7 @@ static void pool_reset(struct blk_dev *b)
 	}
 	b->inflight = 0;
 	b->completed = 0;
+	b->polling = false;
 }
 
 static struct blk_req *req_get(struct blk_dev *b)
@@ -433,14 +453,58 @@ static void blk_complete(void *opaque, struct blk_req *r)
 	req_put(b, r);
 }
 
-static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+/*
+ * Busy: take what the driver added, as virtio_process_queue does, but leave
+ * doorbells off (a completion brings the I/O thread back here anyway).
+ */
+static void blk_drain(struct virtio_dev *d)
+{
+	struct blk_dev *b = d->priv;
+	struct virtq *vq = &d->vq[0];
+	struct virtq_chain *c = &b->chain;
+	bool pushed = false, was_broken = vq->broken;
+	int r;
+
+	while ((r = virtq_pop(vq, c)) != 0) {
+		long n = r > 0 ? blk_handle_chain(d, 0, c) : 0; /* malformed: return it empty */
+
+		if (n < 0)
+			continue; /* in flight */
+		virtq_push(vq, c->head, (size_t)n > c->in_len ? (uint32_t)c->in_len : (uint32_t)n);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify_used(d, 0);
+	if (vq->broken && !was_broken && d->needs_reset)
+		d->needs_reset(d);
+}
+
+/*
+ * Take new chains and submit them. While requests are in flight the device
+ * takes no doorbells: the completion of one brings the I/O thread back, and
+ * it looks at the ring then (polling), without asking for kicks. Idle again,
+ * it runs the standard loop, which asks for kicks and looks once more. So a
+ * driver streaming requests kicks about once per busy period, not once per
+ * batch. Invariant at the end: polling == (requests in flight).
+ */
+static void blk_run_queue(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
 
-	if (q != 0)
-		return;
-	virtio_process_queue(d, 0, blk_handle_chain);
+	if (b->inflight > 0)
+		blk_drain(d);
+	else
+		virtio_process_queue(d, 0, blk_handle_chain);
 	b->be->ops->kick(b->be);
+	if (b->inflight > 0 && !b->polling)
+		virtq_set_notify(&d->vq[0], false);
+	b->polling = b->inflight > 0;
+}
+
+static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	if (q == 0)
+		blk_run_queue(d);
 }
 
 void virtio_blk_process_completions(struct virtio_dev *d)
@@ -448,12 +512,15 @@ void virtio_blk_process_completions(struct virtio_dev *d)
 	struct blk_dev *b = d->priv;
 
 	pthread_mutex_lock(&d->lock);
-	b->be->ops->reap(b->be);
-	b->be->ops->kick(b->be); /* the remainders of short transfers, next segments */
+	b->be->ops->reap(b->be); /* pushes; queues remainders and next segments */
 	if (b->completed) {
 		b->completed = 0;
 		virtio_notify_used(d, 0);
 	}
+	if (b->polling)
+		blk_run_queue(d);
+	else
+		b->be->ops->kick(b->be); /* (nothing was in flight: nothing to kick, normally) */
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -592,7 +659,8 @@ static int open_disk(struct blk_dev *b, const struct blk_disk_config *cfg, struc
 		return errf(err, errlen, "%s", strerror(errno));
 	/* Two writers (two VMs, or one disk given twice) would corrupt it. */
 	if (flock(b->fd, (cfg->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
-		return errf(err, errlen, "%s", errno == EWOULDBLOCK ? "in use by another disk or process"
+		return errf(err, errlen, "%s",
+			    errno == EWOULDBLOCK ? "in use by another disk or process"
 						 : strerror(errno));
 	return 0;
 }
@@ -632,7 +700,7 @@ static void fill_config(struct blk_dev *b)
 	c->num_queues = htole16(1);
 	c->max_discard_sectors = htole32(BLK_DISCARD_SECTORS);
 	c->max_discard_seg = htole32(BLK_DISCARD_SEG_MAX);
-	c->discard_sector_alignment = htole32(blk / VIRTIO_BLK_SECTOR_SIZE);
+	c->discard_sector_alignment = htole32(b->lim.discard_align);
 	c->max_write_zeroes_sectors = htole32(BLK_DISCARD_SECTORS);
 	c->max_write_zeroes_seg = htole32(BLK_DISCARD_SEG_MAX);
 	c->write_zeroes_may_unmap = 1;
@@ -686,6 +754,11 @@ int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, s
 		return -1;
 	}
 	make_id(b->lim.id, &st);
+	/* Discards in whole file-system blocks punch real holes: say so (a hint). */
+	b->lim.discard_align = b->lim.align > 1 ? b->lim.align / VIRTIO_BLK_SECTOR_SIZE : 1;
+	if (st.st_blksize > (blksize_t)(b->lim.discard_align * VIRTIO_BLK_SECTOR_SIZE) &&
+	    st.st_blksize <= (blksize_t)MIB(1) && !(st.st_blksize & (st.st_blksize - 1)))
+		b->lim.discard_align = (uint32_t)st.st_blksize / VIRTIO_BLK_SECTOR_SIZE;
 	fill_config(b);
 
 	b->be = blk_backend_open(b->fd, BLK_QUEUE_SIZE, why, sizeof(why));

@@ -38,7 +38,7 @@ SEED=0x5eed0123456789ab
 blk_verify() {
 	local d
 	d=$(new_disk verify.img 16M)
-	boot blk-verify --kernel "$BZ" --disk "$d" --cmdline "test=blk-verify seed=$SEED"
+	boot blk-verify --kernel "$BZ" --disk "$d" --cmdline "test=blk-verify seed=$SEED timeout_ms=60000"
 	want_success && want_output "RESULT test=blk-verify" || return 1
 	[ "$(result_field blk-verify errors)" = 0 ] || fail "guest saw mismatches"
 	holds_pattern "$d" "$SEED" $((16 << 20)) || fail "host file does not hold the pattern"
@@ -116,7 +116,7 @@ blk_flush_survives_sigkill() {
 	d=$(new_disk kill.img 16M)
 	out=$tmp/kill.out
 	"$VIREO" run --quiet --kernel "$BZ" --disk "$d" \
-		--cmdline "test=blk-verify seed=$SEED" </dev/null >"$out" 2>&1 &
+		--cmdline "test=blk-verify seed=$SEED timeout_ms=60000" </dev/null >"$out" 2>&1 &
 	pid=$!
 	for _ in $(seq 1200); do
 		grep -q "blk-verify: reading back" "$out" && break
@@ -132,7 +132,7 @@ blk_flush_survives_sigkill() {
 blk_sync_backend() {
 	local d
 	d=$(new_disk sync.img 16M)
-	VIREO_BLK_BACKEND=sync boot blk-sync --kernel "$BZ" --disk "$d" --cmdline "test=blk-verify seed=$SEED"
+	VIREO_BLK_BACKEND=sync boot blk-sync --kernel "$BZ" --disk "$d" --cmdline "test=blk-verify seed=$SEED timeout_ms=60000"
 	want_success && [ "$(stat '.devices["virtio-blk0"].backend')" = sync ] ||
 		fail "backend $(stat '.devices["virtio-blk0"].backend')"
 	holds_pattern "$d" "$SEED" $((16 << 20)) || fail "host file does not hold the pattern"

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sanitizer/asan_interface.h>
 #include <stddef.h>
@@ -208,6 +209,50 @@ static void test_missing_status(void **state)
 	assert_int_equal(parse(p), BLK_REQ_MALFORMED);
 }
 
+/* Data on the wrong side of the chain: IOERR, nothing transferred. */
+static void test_wrong_side_data(void **state)
+{
+	struct pchain *p = *state;
+	static const uint32_t readers[] = {VIRTIO_BLK_T_IN, VIRTIO_BLK_T_GET_ID};
+	static const uint32_t writers[] = {VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_DISCARD,
+					   VIRTIO_BLK_T_WRITE_ZEROES};
+	uint8_t *b;
+
+	/* IN / GET_ID whose data buffer is readable. */
+	for (size_t i = 0; i < ARRAY_SIZE(readers); i++) {
+		memset(&p->c, 0, sizeof(p->c));
+		pc_simple(p, readers[i], 0, 4096, false);
+		expect_done(p, VIRTIO_BLK_S_IOERR);
+		assert_int_equal(p->r.niov, 0);
+	}
+	/* OUT / DISCARD / WRITE_ZEROES with a writable buffer before the status. */
+	for (size_t i = 0; i < ARRAY_SIZE(writers); i++) {
+		memset(&p->c, 0, sizeof(p->c));
+		put_hdr(pc_add(p, 16, false), writers[i], 0);
+		put_seg(pc_add(p, 16, false), 0, 8, 0);
+		b = pc_add(p, 4096, true);
+		pc_add(p, 1, true);
+		expect_done(p, VIRTIO_BLK_S_IOERR);
+		assert_int_equal(b[0], 0xee);
+	}
+	/* A header in two readable halves is still just a header. */
+	memset(&p->c, 0, sizeof(p->c));
+	b = pc_add(p, 8, false);
+	put32(b, 0, VIRTIO_BLK_T_IN);
+	put32(b, 4, 0);
+	put64(pc_add(p, 8, false), 0, 3);
+	pc_add(p, 513, true);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	assert_int_equal(p->r.sector, 3);
+	/* FLUSH carries what it likes. */
+	memset(&p->c, 0, sizeof(p->c));
+	put_hdr(pc_add(p, 16, false), VIRTIO_BLK_T_FLUSH, 0);
+	pc_add(p, 64, false);
+	pc_add(p, 64, true);
+	pc_add(p, 1, true);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+}
+
 static void test_short_header(void **state)
 {
 	struct pchain *p = *state;
@@ -267,7 +312,7 @@ static void test_beyond_capacity(void **state)
 	    {CAP + 1, 0, BLK_REQ_DONE},
 	    {UINT64_MAX, 512, BLK_REQ_DONE},
 	    {UINT64_MAX - 1, 1024, BLK_REQ_DONE}, /* sector + count overflows */
-	    {1ull << 55, 512, BLK_REQ_DONE},	   /* sector * 512 overflows */
+	    {1ull << 55, 512, BLK_REQ_DONE},	  /* sector * 512 overflows */
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -560,6 +605,274 @@ static void test_req_advance(void **state)
 	assert_int_equal(p->r.done, 1536);
 }
 
+/* A fresh file of `size` bytes in `dir` (NULL: /tmp); its name into path. */
+static int make_file_in(const char *dir, char *path, size_t len, uint64_t size)
+{
+	int fd;
+
+	snprintf(path, len, "%s/vireo-blk-XXXXXX", dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	return fd;
+}
+
+static int make_file(char *path, size_t len, uint64_t size)
+{
+	return make_file_in(NULL, path, len, size);
+}
+
+/* The way a WRITE_ZEROES / DISCARD segment falls back when the file system cannot. */
+static void test_seg_fallback_states(void **state)
+{
+	struct pchain *p = *state;
+	struct blk_seg s[2] = {{8, 16, 0}, {64, 8, VIRTIO_BLK_WZ_F_UNMAP}};
+	uint64_t off;
+
+	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s, 2);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	assert_int_equal(p->r.seg_how, BLK_SEG_FALLOC);
+	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE);
+	assert_true(blk_seg_failed(&p->r, EOPNOTSUPP));
+	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
+	assert_true(blk_seg_failed(&p->r, EOPNOTSUPP));
+	assert_int_equal(p->r.seg_how, BLK_SEG_WRITE);
+	assert_int_equal(blk_seg_zero_chunk(&p->r, &off), 16 * 512);
+	assert_int_equal(off, 8 * 512);
+	p->r.done = 4096;
+	assert_int_equal(blk_seg_zero_chunk(&p->r, &off), 4096);
+	assert_int_equal(off, 8 * 512 + 4096);
+	assert_false(blk_seg_failed(&p->r, EIO)); /* writing zeros failed: the end */
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
+
+	/* The next segment starts over; unmap prefers a hole. */
+	p->r.status = VIRTIO_BLK_S_OK;
+	assert_true(blk_seg_next(&p->r));
+	assert_int_equal(p->r.seg_how, BLK_SEG_FALLOC);
+	assert_int_equal(p->r.done, 0);
+	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
+	assert_false(blk_seg_failed(&p->r, EIO));
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
+	assert_false(blk_seg_next(&p->r));
+
+	/* A discard the file system cannot do is skipped, still OK. */
+	pc_segments(p, VIRTIO_BLK_T_DISCARD, s, 1);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
+	assert_false(blk_seg_failed(&p->r, EOPNOTSUPP));
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+	assert_false(blk_seg_failed(&p->r, EINVAL));
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
+}
+
+/* ---- the backends on their own ---- */
+
+struct be_done {
+	struct blk_req *r;
+	unsigned n;
+};
+
+static void be_complete(void *opaque, struct blk_req *r)
+{
+	struct be_done *d = opaque;
+
+	d->r = r;
+	d->n++;
+}
+
+/* Run r on backend b to completion, reaping on its eventfd as the I/O thread does. */
+static void be_run(struct blk_backend *b, struct blk_req *r)
+{
+	struct be_done done = {0};
+
+	b->complete = be_complete;
+	b->opaque = &done;
+	if (b->ops->submit(b, r))
+		return;
+	b->ops->kick(b);
+	while (!done.n) {
+		struct pollfd pfd = {.fd = b->event_fd, .events = POLLIN};
+		uint64_t v;
+
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		assert_int_equal(read(b->event_fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+		b->ops->reap(b);
+		b->ops->kick(b);
+	}
+	assert_int_equal(done.n, 1);
+	assert_ptr_equal(done.r, r);
+	assert_int_equal(b->inflight, 0);
+}
+
+/* Zeros by plain writes, in several chunks, on both backends. */
+static void test_backend_write_zeros(void **state)
+{
+	struct pchain *p = *state;
+	struct blk_seg s = {.sector = 8, .num_sectors = 300}; /* 150 KiB: three chunks */
+	uint8_t *pat = malloc(KIB(256)), *got = malloc(KIB(256));
+	char path[64], why[200];
+	int fd = make_file(path, sizeof(path), MIB(1));
+
+	assert_non_null(pat);
+	assert_non_null(got);
+	fill_pattern(pat, KIB(256), 11);
+	for (int i = 0; i < 2; i++) {
+		struct blk_backend *b = i ? blk_backend_uring_create(fd, 8, why, sizeof(why))
+					  : blk_backend_sync_create(fd);
+
+		if (!b) {
+			fprintf(stderr, "# io_uring: %s: not tested\n", why);
+			continue;
+		}
+		assert_int_equal(pwrite(fd, pat, KIB(256), 0), (ssize_t)KIB(256));
+		pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1);
+		assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+		p->r.seg_how = BLK_SEG_WRITE; /* as after two EOPNOTSUPP */
+		be_run(b, &p->r);
+		assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+		assert_int_equal(pread(fd, got, KIB(256), 0), (ssize_t)KIB(256));
+		assert_memory_equal(got, pat, 4096);
+		for (size_t k = 4096; k < 4096 + 300 * 512; k++)
+			if (got[k])
+				fail_msg("byte %zu not zeroed (%s)", k, b->ops->name);
+		assert_memory_equal(got + 4096 + 300 * 512, pat + 4096 + 300 * 512,
+				    KIB(256) - 4096 - 300 * 512);
+		b->ops->destroy(b);
+	}
+	close(fd);
+	unlink(path);
+	free(pat);
+	free(got);
+}
+
+/* io_uring on its own: a short read's remainder, segments one after the other, flush. */
+static void test_backend_uring_rw(void **state)
+{
+	struct pchain *p = *state;
+	struct blk_seg s[3] = {{0, 8, 0}, {16, 8, 0}, {32, 8, VIRTIO_BLK_WZ_F_UNMAP}};
+	uint8_t pat[8192], got[8192];
+	char path[64], why[200];
+	int fd = make_file(path, sizeof(path), KIB(64));
+	struct blk_backend *b = blk_backend_uring_create(fd, 8, why, sizeof(why));
+	uint8_t *d0, *d1;
+
+	if (!b) {
+		close(fd);
+		unlink(path);
+		fprintf(stderr, "# io_uring: %s: skipping\n", why);
+		skip();
+	}
+	fill_pattern(pat, sizeof(pat), 2);
+	assert_int_equal(pwrite(fd, pat, sizeof(pat), 8192), (ssize_t)sizeof(pat));
+
+	/* A read over two buffers; then again with the file cut after the first
+	 * half: a short read, whose remainder is resubmitted and meets the end
+	 * of the file: IOERR. */
+	put_hdr(pc_add(p, 16, false), VIRTIO_BLK_T_IN, 16);
+	d0 = pc_add(p, 4096, true);
+	d1 = pc_add(p, 4097, true);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	be_run(b, &p->r);
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+	assert_memory_equal(d0, pat, 4096);
+	assert_memory_equal(d1, pat + 4096, 4096);
+	assert_int_equal(ftruncate(fd, 8192 + 4096), 0);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	be_run(b, &p->r);
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(p->r.done, 4096); /* the first half came, then end of file */
+	assert_int_equal(ftruncate(fd, KIB(64)), 0);
+
+	/* Three write-zeroes segments, one after the other. */
+	assert_int_equal(pwrite(fd, pat, sizeof(pat), 0), (ssize_t)sizeof(pat));
+	assert_int_equal(pwrite(fd, pat, sizeof(pat), 8192), (ssize_t)sizeof(pat));
+	assert_int_equal(pwrite(fd, pat, sizeof(pat), 16384), (ssize_t)sizeof(pat));
+	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s, 3);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	be_run(b, &p->r);
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+	assert_int_equal(p->r.cur, 3);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(pread(fd, got, 8192, 8192 * k), 8192);
+		for (size_t j = 0; j < 4096; j++)
+			assert_int_equal(got[j], 0);
+		assert_memory_equal(got + 4096, pat + 4096, 4096);
+	}
+
+	/* A flush; then the drain of a ring with nothing in flight returns at once. */
+	memset(&p->c, 0, sizeof(p->c));
+	pc_simple(p, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
+	be_run(b, &p->r);
+	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+	b->ops->drain(b);
+	b->ops->destroy(b);
+	close(fd);
+	unlink(path);
+}
+
+/* With fallocate(2) refused (seccomp, in a child): write-zeroes writes zeros. */
+static void test_sync_without_fallocate(void **state)
+{
+	struct pchain *p = *state;
+	char path[64];
+	int fd = make_file(path, sizeof(path), KIB(64)), status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sock_filter filter[] = {
+		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fallocate, 0, 1),
+		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP),
+		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {.len = ARRAY_SIZE(filter), .filter = filter};
+		struct blk_seg s = {.sector = 2, .num_sectors = 4};
+		uint8_t pat[4096], got[4096];
+
+		fill_pattern(pat, sizeof(pat), 8);
+		if (pwrite(fd, pat, sizeof(pat), 0) != (ssize_t)sizeof(pat))
+			_exit(9);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(10);
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 512) == 0 ||
+		    errno != EOPNOTSUPP)
+			_exit(11);
+		pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1);
+		if (parse(p) != BLK_REQ_SUBMIT)
+			_exit(12);
+		blk_sync_execute(fd, &p->r);
+		if (p->r.status != VIRTIO_BLK_S_OK || p->r.seg_how != BLK_SEG_FALLOC)
+			_exit(13);
+		if (pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
+		    memcmp(got, pat, 1024) || memcmp(got + 3072, pat + 3072, 1024))
+			_exit(14);
+		for (int i = 1024; i < 3072; i++)
+			if (got[i])
+				_exit(15);
+		/* A discard: skipped, OK, nothing changed. */
+		pc_segments(p, VIRTIO_BLK_T_DISCARD, &s, 1);
+		if (parse(p) != BLK_REQ_SUBMIT)
+			_exit(16);
+		if (pwrite(fd, pat, sizeof(pat), 0) != (ssize_t)sizeof(pat))
+			_exit(17);
+		blk_sync_execute(fd, &p->r);
+		if (p->r.status != VIRTIO_BLK_S_OK ||
+		    pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
+		    memcmp(got, pat, sizeof(pat)))
+			_exit(18);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(fd);
+	unlink(path);
+}
+
 /* ---- the --disk argument ---- */
 
 static void test_parse_disk_arg(void **state)
@@ -597,17 +910,6 @@ static void test_parse_disk_arg(void **state)
 }
 
 /* ---- creation and config space ---- */
-
-static int make_file(char *path, size_t len, uint64_t size)
-{
-	int fd;
-
-	snprintf(path, len, "/tmp/vireo-blk-XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	return fd;
-}
 
 static struct virtio_dev *dev_new(void)
 {
@@ -731,7 +1033,13 @@ static void test_config_space(void **state)
 	assert_int_equal(cfg_read(d, 34, 2), 1);
 	assert_int_equal(cfg_read(d, 36, 4), BLK_DISCARD_SECTORS);
 	assert_int_equal(cfg_read(d, 40, 4), BLK_DISCARD_SEG_MAX);
-	assert_int_equal(cfg_read(d, 44, 4), 1);
+	{
+		struct stat st;
+
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(cfg_read(d, 44, 4),
+				 st.st_blksize > 512 ? (uint64_t)st.st_blksize / 512 : 1);
+	}
 	assert_int_equal(cfg_read(d, 48, 4), BLK_DISCARD_SECTORS);
 	assert_int_equal(cfg_read(d, 52, 4), BLK_DISCARD_SEG_MAX);
 	assert_int_equal(cfg_read(d, 56, 1), 1);
@@ -884,6 +1192,7 @@ struct e2e {
 	uint16_t avail_idx, next_desc, used_seen;
 	uint64_t data;
 	unsigned irqs;
+	bool event_idx; /* negotiate VIRTIO_F_RING_EVENT_IDX */
 };
 
 static void count_irq(struct virtio_dev *d, unsigned q)
@@ -950,24 +1259,17 @@ static void e2e_activate(struct e2e *e)
 	memset(&e->d.vq[0], 0, sizeof(e->d.vq[0]));
 	e->avail_idx = e->next_desc = e->used_seen = 0;
 	assert_true(virtq_init(&e->d.vq[0], &e->mem, T_QSIZE, gpa(T_DESC), gpa(T_AVAIL),
-			       gpa(T_USED), false, false));
+			       gpa(T_USED), e->event_idx, false));
 	assert_int_equal(e->d.ops->activate(&e->d), 0);
 }
 
-/* A disk over a fresh file (or `path` when given), the queue ready, the I/O thread running. */
-static void e2e_start_at(struct e2e *e, const char *path, bool ro, bool direct)
+/* A disk over a fresh file in dir (NULL: /tmp), the queue ready, the I/O thread running. */
+static void e2e_start_at(struct e2e *e, const char *dir, bool ro, bool direct)
 {
 	struct blk_disk_config c = {.ro = ro, .direct = direct};
 	char err[256];
 
-	if (path) {
-		snprintf(e->path, sizeof(e->path), "%s", path);
-		e->fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		assert_true(e->fd >= 0);
-		assert_int_equal(ftruncate(e->fd, DISK_SIZE), 0);
-	} else {
-		e->fd = make_file(e->path, sizeof(e->path), DISK_SIZE);
-	}
+	e->fd = make_file_in(dir, e->path, sizeof(e->path), DISK_SIZE);
 	snprintf(c.path, sizeof(c.path), "%s", e->path);
 	setenv("VIREO_BLK_BACKEND", e->backend, 1);
 	if (virtio_blk_create(&e->d, &c, &e->io, err, sizeof(err)) < 0) {
@@ -1282,7 +1584,7 @@ static void test_e2e_write_zeroes_fallback(void **state)
 		fprintf(stderr, "# no /dev/shm: skipping\n");
 		skip();
 	}
-	e2e_start_at(e, "/dev/shm/vireo-blk-unit-test", false, false);
+	e2e_start_at(e, "/dev/shm", false, false);
 	fill_pattern(pat, sizeof(pat), 4);
 	assert_int_equal(pwrite(e->fd, pat, sizeof(pat), 0), (ssize_t)sizeof(pat));
 	assert_int_equal(fallocate(e->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE, 0, 4096), -1);
@@ -1439,6 +1741,196 @@ static void test_e2e_reset_in_flight(void **state)
 	assert_int_equal(run1(e, &r, VIRTIO_BLK_T_IN, 0, one, true), VIRTIO_BLK_S_OK);
 }
 
+/*
+ * While requests are in flight the device takes no doorbells and finds new
+ * work when their completions come in; idle again, it asks for kicks.
+ */
+static void test_e2e_polling(void **state)
+{
+	struct e2e *e = *state;
+	static const uint32_t len[] = {16384, 0};
+	bool uring;
+	struct rq w[N_INFLIGHT], late;
+
+	e2e_start(e, false);
+	uring = !strcmp(e->backend, "io_uring");
+	for (unsigned i = 0; i < N_INFLIGHT; i++)
+		rq_add(e, &w[i], VIRTIO_BLK_T_OUT, 32ull * i, len, false);
+	pthread_mutex_lock(&e->d.lock);
+	e->d.ops->queue_notify(&e->d, 0);
+	/* In flight (io_uring): no kicks wanted. Done (sync): kicks wanted. */
+	assert_int_equal(get16(g(e, T_USED, 2), 0) & VIRTQ_USED_F_NO_NOTIFY,
+			 uring ? VIRTQ_USED_F_NO_NOTIFY : 0);
+	/* A request the driver adds now, and does not kick for. */
+	rq_add(e, &late, VIRTIO_BLK_T_IN, 1024, len, true); /* past what the writes touch */
+	memset(g(e, late.data[0], 16384), 0xaa, 16384);
+	pthread_mutex_unlock(&e->d.lock);
+	if (!uring)
+		kick(e); /* nothing in flight: the doorbell is needed */
+	wait_used(e, N_INFLIGHT + 1);
+	assert_int_equal(status_of(e, &late), VIRTIO_BLK_S_OK);
+	for (size_t i = 0; i < 16384; i++)
+		assert_int_equal(g(e, late.data[0], 16384)[i], 0);
+	/* Idle: kicks wanted again. */
+	pthread_mutex_lock(&e->d.lock);
+	assert_int_equal(get16(g(e, T_USED, 2), 0) & VIRTQ_USED_F_NO_NOTIFY, 0);
+	pthread_mutex_unlock(&e->d.lock);
+}
+
+/*
+ * A driver streaming writes, qd requests in flight, kicking only when the
+ * device asks for it (EVENT_IDX's avail_event, or NO_NOTIFY), then a FLUSH
+ * on an idle device: nothing may be lost between polling and doorbells.
+ */
+#define S_QD	4u
+#define S_N	128u
+#define S_BYTES 131072u
+
+struct stream {
+	struct e2e *e;
+	uint64_t hdr[S_QD], data[S_QD], status[S_QD];
+	uint16_t kicked_idx, last_used;
+	unsigned kicks;
+};
+
+/* Publish what was added since the last kick; kick if the device wants it. */
+static void s_kick(struct stream *s)
+{
+	struct e2e *e = s->e;
+	uint16_t old = s->kicked_idx, new_idx = e->avail_idx;
+	bool need;
+
+	if (old == new_idx)
+		return;
+	__atomic_store_n((uint16_t *)g(e, T_AVAIL + 2, 2), new_idx, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (e->event_idx)
+		need = vring_need_event(
+		    __atomic_load_n((uint16_t *)g(e, T_USED + 4 + 8ull * T_QSIZE, 2),
+				    __ATOMIC_ACQUIRE),
+		    new_idx, old);
+	else
+		need = !(__atomic_load_n((uint16_t *)g(e, T_USED, 2), __ATOMIC_ACQUIRE) &
+			 VIRTQ_USED_F_NO_NOTIFY);
+	s->kicked_idx = new_idx;
+	if (need) {
+		s->kicks++;
+		kick(e);
+	}
+}
+
+/* Add request slot `k` (descriptors 3k..3k+2) to the avail ring, not yet published. */
+static void s_add(struct stream *s, unsigned k, uint32_t type, uint64_t sector, bool data)
+{
+	struct e2e *e = s->e;
+	uint8_t *avail = g(e, T_AVAIL, VIRTQ_AVAIL_BYTES(T_QSIZE));
+	struct buf b[3] = {
+	    {s->hdr[k], 16, false}, {s->data[k], S_BYTES, false}, {s->status[k], 1, true}};
+	unsigned n = 0;
+
+	put_hdr(g(e, s->hdr[k], 16), type, sector);
+	*g(e, s->status[k], 1) = 0xff;
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t *dsc;
+
+		if (i == 1 && !data)
+			continue;
+		dsc = g(e, T_DESC + 16ull * (3 * k + n), 16);
+		put64(dsc, 0, b[i].gpa);
+		put32(dsc, 8, b[i].len);
+		put16(dsc, 12,
+		      (uint16_t)((i < 2 ? VIRTQ_DESC_F_NEXT : 0) |
+				 (b[i].write ? VIRTQ_DESC_F_WRITE : 0)));
+		put16(dsc, 14, (uint16_t)(3 * k + n + 1));
+		n++;
+	}
+	put16(avail, 4 + 2u * (e->avail_idx % T_QSIZE), (uint16_t)(3 * k));
+	e->avail_idx++;
+}
+
+/* Wait for the next used element; returns its slot. */
+static unsigned s_wait(struct stream *s, const char *what)
+{
+	struct e2e *e = s->e;
+	struct timespec ts = {0, 100000};
+	const uint8_t *u;
+	uint32_t id;
+
+	for (int i = 0; i < 50000 && used_idx(e) == s->last_used; i++)
+		nanosleep(&ts, NULL);
+	if (used_idx(e) == s->last_used)
+		fail_msg(
+		    "%s: timeout: avail %u used %u last_avail %u avail_event %u flags %u kicks %u",
+		    what, e->avail_idx, used_idx(e), e->d.vq[0].last_avail,
+		    get16(g(e, T_USED, VIRTQ_USED_BYTES(T_QSIZE) + 2), 4 + 8u * T_QSIZE),
+		    get16(g(e, T_USED, 2), 0), s->kicks);
+	u = g(e, T_USED, VIRTQ_USED_BYTES(T_QSIZE));
+	id = get32(u, 4 + 8u * (s->last_used % T_QSIZE));
+	s->last_used++;
+	assert_true(id % 3 == 0 && id / 3 < S_QD);
+	return id / 3;
+}
+
+static void stream_run(struct e2e *e)
+{
+	struct stream s = {.e = e};
+	unsigned next = 0, done = 0, free_slots[S_QD], nfree = S_QD;
+	uint8_t *got = malloc(S_BYTES);
+
+	e2e_start(e, false);
+	for (unsigned k = 0; k < S_QD; k++) {
+		s.hdr[k] = g_alloc(e, 16, 16);
+		s.data[k] = g_alloc(e, S_BYTES, 4096);
+		s.status[k] = g_alloc(e, 1, 1);
+		free_slots[k] = k;
+	}
+	while (done < S_N) {
+		while (nfree && next < S_N) {
+			unsigned k = free_slots[--nfree];
+
+			memset(g(e, s.data[k], S_BYTES), (int)(next & 0xff), S_BYTES);
+			s_add(&s, k, VIRTIO_BLK_T_OUT,
+			      (uint64_t)next * (S_BYTES / 512) % (DISK_SECT - 256), true);
+			next++;
+		}
+		s_kick(&s);
+		{
+			unsigned k = s_wait(&s, "write");
+
+			assert_int_equal(*g(e, s.status[k], 1), VIRTIO_BLK_S_OK);
+			free_slots[nfree++] = k;
+			done++;
+		}
+		/* Reap whatever else is there before refilling, as a driver does. */
+		while (used_idx(e) != s.last_used && done < S_N) {
+			unsigned k = s_wait(&s, "write");
+
+			free_slots[nfree++] = k;
+			done++;
+		}
+	}
+	s_add(&s, 0, VIRTIO_BLK_T_FLUSH, 0, false);
+	s_kick(&s);
+	assert_int_equal(s_wait(&s, "flush"), 0);
+	assert_int_equal(*g(e, s.status[0], 1), VIRTIO_BLK_S_OK);
+	/* The last write of each place is on the file. */
+	assert_int_equal(pread(e->fd, got, S_BYTES, 0), (ssize_t)S_BYTES);
+	free(got);
+}
+
+static void test_e2e_stream_no_notify(void **state)
+{
+	stream_run(*state);
+}
+
+static void test_e2e_stream_event_idx(void **state)
+{
+	struct e2e *e = *state;
+
+	e->event_idx = true;
+	stream_run(e);
+}
+
 static void test_e2e_direct(void **state)
 {
 	struct e2e *e = *state;
@@ -1477,11 +1969,14 @@ static void test_e2e_direct(void **state)
 }
 
 /* Each end-to-end test twice, named after its backend. */
-#define E2E(f)                                                                                     \
-	{#f "_uring", f, e2e_setup_uring, e2e_teardown, NULL}, {                                   \
-		#f "_sync", f, e2e_setup_sync, e2e_teardown, NULL                                  \
+#define E2E_NAME(f, suffix) #f suffix
+#define E2E_ONE(f, suffix, setup)                                                                  \
+	{                                                                                          \
+		.name = E2E_NAME(f, suffix), .test_func = f, .setup_func = setup,                  \
+		.teardown_func = e2e_teardown                                                      \
 	}
-#define PC(f) cmocka_unit_test_setup_teardown(f, pc_setup, pc_teardown)
+#define E2E(f) E2E_ONE(f, "_uring", e2e_setup_uring), E2E_ONE(f, "_sync", e2e_setup_sync)
+#define PC(f)  cmocka_unit_test_setup_teardown(f, pc_setup, pc_teardown)
 
 int main(void)
 {
@@ -1490,6 +1985,7 @@ int main(void)
 	    PC(test_in_data_and_status_share),
 	    PC(test_missing_status),
 	    PC(test_short_header),
+	    PC(test_wrong_side_data),
 	    PC(test_zero_length_data),
 	    PC(test_unaligned_length),
 	    PC(test_beyond_capacity),
@@ -1501,6 +1997,10 @@ int main(void)
 	    PC(test_get_id),
 	    PC(test_direct_alignment),
 	    PC(test_req_advance),
+	    PC(test_seg_fallback_states),
+	    PC(test_backend_write_zeros),
+	    PC(test_backend_uring_rw),
+	    PC(test_sync_without_fallocate),
 	    cmocka_unit_test(test_parse_disk_arg),
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_config_space),
@@ -1515,6 +2015,9 @@ int main(void)
 	    E2E(test_e2e_readonly),
 	    E2E(test_e2e_many_in_flight),
 	    E2E(test_e2e_reset_in_flight),
+	    E2E(test_e2e_polling),
+	    E2E(test_e2e_stream_no_notify),
+	    E2E(test_e2e_stream_event_idx),
 	    E2E(test_e2e_direct),
 	};
 

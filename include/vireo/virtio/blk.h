@@ -105,7 +105,7 @@ struct virtio_blk_config {
 #define BLK_SEG_MAX	    (BLK_QUEUE_SIZE - 2) /* seg_max: header and status take two */
 #define BLK_SIZE_MAX	    (1u << 20)		 /* size_max: 1 MiB per segment */
 #define BLK_MAX_DATA	    ((uint64_t)BLK_SIZE_MAX * BLK_SEG_MAX) /* bytes per request */
-#define BLK_DISCARD_SEG_MAX 16u /* max_discard_seg = max_write_zeroes_seg */
+#define BLK_DISCARD_SEG_MAX 16u	       /* max_discard_seg = max_write_zeroes_seg */
 #define BLK_DISCARD_SECTORS (1u << 22) /* max sectors per discard/write-zeroes segment (2 GiB) */
 
 /* ---- the --disk argument ---- */
@@ -128,9 +128,10 @@ int blk_parse_disk_arg(const char *arg, struct blk_disk_config *out, char *err, 
 
 /* What the parser checks a request against: the disk's shape and mode. */
 struct blk_limits {
-	uint64_t capacity;  /* sectors */
-	uint32_t align;	    /* O_DIRECT: buffers, lengths and offsets must be multiples; else 1 */
-	bool ro;	    /* read-only disk */
+	uint64_t capacity; /* sectors */
+	uint32_t align;	   /* O_DIRECT: buffers, lengths and offsets must be multiples; else 1 */
+	uint32_t discard_align; /* sectors: discard_sector_alignment (the file's block size) */
+	bool ro;		/* read-only disk */
 	char id[VIRTIO_BLK_ID_BYTES]; /* GET_ID answer, NUL-padded */
 };
 
@@ -143,10 +144,10 @@ struct blk_seg {
 
 struct blk_req {
 	/* Filled by blk_parse_request(). */
-	uint16_t head;		    /* the chain, for virtq_push() */
-	uint32_t type;		    /* VIRTIO_BLK_T_* */
-	uint64_t sector;	    /* from the header */
-	uint8_t *status_byte;	    /* the chain's last writable byte (guest RAM) */
+	uint16_t head;		       /* the chain, for virtq_push() */
+	uint32_t type;		       /* VIRTIO_BLK_T_* */
+	uint64_t sector;	       /* from the header */
+	uint8_t *status_byte;	       /* the chain's last writable byte (guest RAM) */
 	struct iovec iov[BLK_SEG_MAX]; /* the data: the chain's iovecs, trimmed */
 	unsigned niov;
 	size_t len; /* data bytes */
@@ -158,11 +159,13 @@ struct blk_req {
 	uint32_t written; /* bytes written into the chain, status byte included */
 	bool unaligned;	  /* refused: misaligned for O_DIRECT */
 
-	/* Backend progress (IN/OUT: bytes done from iov[cur]; segments: seg[cur]). */
+	/* Backend progress. IN/OUT: bytes done, the next from iov[cur]. DISCARD,
+	 * WRITE_ZEROES: segment seg[cur], done bytes into it when writing zeros. */
 	size_t done;
 	unsigned cur;
-	bool alt_mode; /* fallocate: the current segment retries with the other mode */
-	bool busy;     /* owned by a backend (in flight) */
+	uint8_t seg_how;  /* BLK_SEG_*: how segment seg[cur] is being done */
+	unsigned retries; /* EINTR/EAGAIN answers so far (bounded) */
+	bool busy;	  /* taken from the device's pool */
 };
 
 enum blk_parse_result {
@@ -176,7 +179,10 @@ enum blk_parse_result {
  * r. The 16-byte header may span several readable iovecs; the status byte is
  * the last writable byte; the data are the readable bytes after the header
  * (OUT, DISCARD, WRITE_ZEROES) or the writable bytes before the status (IN,
- * GET_ID). Validation failures become BLK_REQ_DONE with IOERR or UNSUPP.
+ * GET_ID). Data on the wrong side (readable bytes after an IN's or GET_ID's
+ * header, writable ones besides an OUT's, DISCARD's or WRITE_ZEROES' status)
+ * is IOERR; FLUSH ignores what it carries. Validation failures become
+ * BLK_REQ_DONE with IOERR or UNSUPP.
  * GET_ID is answered here: the id is written into the chain. Nothing outside
  * the chain's iovecs is touched, and nothing but the id is written.
  */
@@ -187,21 +193,30 @@ enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const stru
 void blk_req_advance(struct blk_req *r, size_t n);
 
 /*
- * fallocate(2) mode for segment r->seg[r->cur]: DISCARD punches a hole;
- * WRITE_ZEROES zeroes the range (or punches a hole with the unmap flag).
- * With r->alt_mode, the other one of the two (used when the first gave
- * EOPNOTSUPP). Always FALLOC_FL_KEEP_SIZE.
+ * How a DISCARD / WRITE_ZEROES segment is done: fallocate(2), punching a
+ * hole for DISCARD and for WRITE_ZEROES with the unmap flag, zeroing the
+ * range (FALLOC_FL_ZERO_RANGE) otherwise; a WRITE_ZEROES the file system
+ * cannot do that way (EOPNOTSUPP) tries the other mode (a hole reads as
+ * zeros too), then plain writes of zeros. A discard the file system cannot
+ * do is skipped: it is only a hint.
  */
+enum { BLK_SEG_FALLOC, BLK_SEG_FALLOC_OTHER, BLK_SEG_WRITE };
+
+/* The fallocate(2) mode for r->seg[r->cur] (FALLOC_FL_KEEP_SIZE always). */
 int blk_seg_fallocate_mode(const struct blk_req *r);
 
 /*
- * The fallocate of segment r->seg[r->cur] failed with errno err. Returns
- * true to try it again in the other mode (a WRITE_ZEROES the file system
- * cannot do one way: EOPNOTSUPP; r->alt_mode is now set); false to move on:
- * r->status is then IOERR, or still OK for a discard the file system cannot
- * do (a discard is only a hint).
+ * Segment r->seg[r->cur] failed with errno err. Returns true to try it again
+ * (r->seg_how says how now); false to move on: r->status is then IOERR, or
+ * still OK for a discard the file system cannot do.
  */
 bool blk_seg_failed(struct blk_req *r, int err);
+
+/* BLK_SEG_WRITE: the next piece of zeros to write, [*off, *off + len); len 0: done. */
+size_t blk_seg_zero_chunk(const struct blk_req *r, uint64_t *off);
+/* A read-only buffer of zeros, page-aligned, at least BLK_ZERO_CHUNK bytes. */
+#define BLK_ZERO_CHUNK 65536u
+const void *blk_zero_buf(void);
 
 /* Segment r->seg[r->cur] is done: go to the next. False when it was the last. */
 bool blk_seg_next(struct blk_req *r);
