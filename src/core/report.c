@@ -237,6 +237,21 @@ static void json_kvm(FILE *f, const struct kvm_stat_set *s)
 	fprintf(f, "\n  }");
 }
 
+/* virtio-blk's own counters: what the requests were and how they ended. */
+static void json_blk_stats(FILE *f, const struct virtio_dev *d)
+{
+	struct virtio_blk_stats b;
+
+	virtio_blk_get_stats(d, &b);
+	fprintf(f,
+		", \"blk\": {\"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
+		", \"discards\": %" PRIu64 ", \"write_zeroes\": %" PRIu64 ", \"get_ids\": %" PRIu64
+		", \"unsupported\": %" PRIu64 ", \"io_errors\": %" PRIu64 ", \"unaligned\": %" PRIu64
+		", \"no_slot\": %" PRIu64 ", \"max_inflight\": %" PRIu64 "}",
+		b.reads, b.writes, b.flushes, b.discards, b.write_zeroes, b.get_ids, b.unsupported,
+		b.io_errors, b.unaligned, b.no_slot, b.max_inflight);
+}
+
 static void json_devices(FILE *f, const struct vm *vm)
 {
 	fprintf(f, "  \"devices\": {");
@@ -262,7 +277,10 @@ static void json_devices(FILE *f, const struct vm *vm)
 				q ? "," : "", st->notifications, st->requests, st->interrupts,
 				st->suppressed, st->malformed, st->bytes);
 		}
-		fprintf(f, "]}");
+		fprintf(f, "]");
+		if (vp->vdev.ops->device_id == 2)
+			json_blk_stats(f, &vp->vdev);
+		fprintf(f, "}");
 	}
 	fprintf(f, "%s},\n", vm->nr_vdev ? "\n  " : "");
 }
