@@ -38,6 +38,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd "$here/../.." && pwd -P)
+# shellcheck source=tests/lib/debian-kernel.sh
+source "$root/tests/lib/debian-kernel.sh"
 cache=$root/build/emu-kvm
 timeout_s=${EMU_KVM_TIMEOUT:-2400}
 shell=${EMU_KVM_SHELL:-0}
@@ -70,17 +72,7 @@ kernel_pkg() {
 		say "$meta unknown to apt-cache; running apt-get update"
 		apt-get update -q >&2 || die "apt-get update failed"
 	fi
-	local dep
-	dep=$(apt-cache show --no-all-versions "$meta" 2>/dev/null | sed -n 's/^Depends: //p' | tr ',' '\n' |
-		sed -E 's/^ +//; s/ +$//' | grep -E '^linux-image-[0-9][^ ]*-amd64( |$)' | head -n 1 || true)
-	[[ -n $dep ]] || die "cannot find the linux-image-*-amd64 package that $meta depends on"
-	pkg=${dep%% *}
-	if [[ $dep =~ \(=\ ([^\)]+)\) ]]; then
-		ver=${BASH_REMATCH[1]}
-	else
-		ver=$(apt-cache policy "$pkg" | awk '$1 == "Candidate:" { print $2; exit }')
-		[[ -n $ver && $ver != "(none)" ]] || die "$pkg has no installable version"
-	fi
+	debian_kernel_package "$meta" '^linux-image-[0-9][^ ]*-amd64( |$)'
 }
 
 # modinfo field of a .ko (plain, .xz or .zst)

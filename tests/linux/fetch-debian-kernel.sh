@@ -14,6 +14,8 @@
 # Runs from the repository root; needs build/tools/extract-vmlinux (`make tools`),
 # or the path in $EXTRACT_VMLINUX.
 set -euo pipefail
+# shellcheck source=tests/lib/debian-kernel.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-kernel.sh"
 
 meta=linux-image-cloud-amd64
 cache=${1:-build/linux-cache}
@@ -39,19 +41,9 @@ if ! apt-cache show "$meta" >/dev/null 2>&1; then
 	apt-cache show "$meta" >/dev/null 2>&1 || die "no package $meta in the apt sources"
 fi
 
-# The candidate version of the metapackage (the one `apt-get download $meta`
-# would fetch) depends on exactly one kernel, usually pinned:
-#   Depends: linux-image-6.1.0-NN-cloud-amd64 (= 6.1.NNN-N)
-dep=$(apt-cache show --no-all-versions "$meta" | sed -n 's/^Depends: //p' | tr ',' '\n' |
-	sed -E 's/^ +//; s/ +$//' | grep -E '^linux-image-[^ ]+-cloud-amd64( |$)' | head -n 1 || true)
-[[ -n $dep ]] || die "cannot find the linux-image-*-cloud-amd64 package that $meta depends on"
-pkg=${dep%% *}
-if [[ $dep =~ \(=\ ([^\)]+)\) ]]; then
-	ver=${BASH_REMATCH[1]}
-else
-	ver=$(apt-cache policy "$pkg" | awk '$1 == "Candidate:" { print $2; exit }')
-	[[ -n $ver && $ver != "(none)" ]] || die "$pkg has no installable version"
-fi
+# The kernel the candidate version of the metapackage (the one `apt-get
+# download $meta` would fetch) depends on.
+debian_kernel_package "$meta" '^linux-image-[^ ]+-cloud-amd64( |$)'
 
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
