@@ -52,6 +52,8 @@ struct pci_device;
 
 /* Called after the guest wrote config bytes [off, off + len). */
 typedef void (*pci_cfg_write_fn)(struct pci_device *d, unsigned off, unsigned len);
+/* Called before the guest reads config bytes [off, off + len): refresh them. */
+typedef void (*pci_cfg_read_fn)(struct pci_device *d, unsigned off, unsigned len);
 
 struct pci_device {
 	const char *name;
@@ -61,6 +63,7 @@ struct pci_device {
 	uint8_t next_cap; /* where the next capability goes */
 	uint8_t last_cap; /* offset of the last one, to chain it */
 	pci_cfg_write_fn cfg_write;
+	pci_cfg_read_fn cfg_read;
 	void *opaque;
 };
 

@@ -149,10 +149,13 @@ void pci_config_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, b
 	off = reg + (unsigned)(offset - 4);
 	if (!d || off + len > PCI_CFG_SIZE)
 		goto out; /* no device: reads stay all ones */
-	if (is_write)
+	if (is_write) {
 		cfg_write(d, off, data, len);
-	else
+	} else {
+		if (d->cfg_read)
+			d->cfg_read(d, off, len);
 		memcpy(data, &d->cfg[off], len);
+	}
 out:
 	pthread_mutex_unlock(&b->lock);
 }

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 /* virtio_pci_cap cfg_type values (virtio 1.2, 4.1.4). */
-enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4 };
+enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4, CAP_PCI_CFG = 5 };
 
 struct virtio_pci_cap {
 	uint8_t cap_vndr, cap_next, cap_len, cfg_type;
@@ -32,6 +32,12 @@ struct virtio_pci_cap {
 struct virtio_pci_notify_cap {
 	struct virtio_pci_cap cap;
 	uint32_t notify_off_multiplier;
+} __attribute__((packed));
+
+/* A window into the BAR through config space (virtio 1.2, 4.1.4.9). */
+struct virtio_pci_cfg_cap {
+	struct virtio_pci_cap cap; /* bar, offset, length: chosen by the driver */
+	uint8_t pci_cfg_data[4];
 } __attribute__((packed));
 
 /* Common configuration layout (virtio 1.2, 4.1.4.3). */
@@ -375,11 +381,48 @@ static void kicked(void *opaque, uint64_t count)
 
 /* --- set-up ------------------------------------------------------------ */
 
+/*
+ * The VIRTIO_PCI_CAP_PCI_CFG window: an access to pci_cfg_data becomes an
+ * access of `length` bytes at `offset` of the BAR, through the same handlers
+ * as MMIO. Returns the BAR address to access, or 0 when the window is not
+ * touched or not valid (then the data bytes are left alone).
+ */
+static uint64_t cfg_window(const struct virtio_pci *vp, unsigned off, unsigned len, unsigned *wlen)
+{
+	const uint8_t *cap = &vp->pci.cfg[vp->cfg_cap];
+	unsigned data = vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+	uint32_t boff, blen;
+
+	if (!vp->cfg_cap || off + len <= data || off >= data + 4)
+		return 0;
+	memcpy(&boff, cap + offsetof(struct virtio_pci_cap, offset), 4);
+	memcpy(&blen, cap + offsetof(struct virtio_pci_cap, length), 4);
+	if (cap[offsetof(struct virtio_pci_cap, bar)] != 0 || (blen != 1 && blen != 2 && blen != 4) ||
+	    boff % blen || boff >= VPCI_BAR_SIZE)
+		return 0;
+	*wlen = blen;
+	return vp->bar + boff;
+}
+
 static void pci_cfg_written(struct pci_device *pci, unsigned off, unsigned len)
 {
 	struct virtio_pci *vp = pci->opaque;
+	unsigned wlen;
+	uint64_t addr = cfg_window(vp, off, len, &wlen);
 
 	msix_config_written(&vp->msix, off, len);
+	if (addr)
+		bus_dispatch(vp->mmio, addr, &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)], wlen, true);
+}
+
+static void pci_cfg_read(struct pci_device *pci, unsigned off, unsigned len)
+{
+	struct virtio_pci *vp = pci->opaque;
+	unsigned wlen;
+	uint64_t addr = cfg_window(vp, off, len, &wlen);
+
+	if (addr)
+		bus_dispatch(vp->mmio, addr, &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)], wlen, false);
 }
 
 static void add_virtio_caps(struct virtio_pci *vp)
@@ -409,9 +452,18 @@ static void add_virtio_caps(struct virtio_pci *vp)
 
 	pci_device_add_cap(&vp->pci, &common, sizeof(common));
 	pci_device_add_cap(&vp->pci, &notify, sizeof(notify));
+	struct virtio_pci_cfg_cap window = {
+	    .cap = {.cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(window), .cfg_type = CAP_PCI_CFG}};
+
 	pci_device_add_cap(&vp->pci, &isr, sizeof(isr));
 	if (vp->vdev.ops->config_size)
 		pci_device_add_cap(&vp->pci, &device, sizeof(device));
+	vp->cfg_cap = pci_device_add_cap(&vp->pci, &window, sizeof(window));
+	/* The driver picks bar, offset and length, and reads/writes the data. */
+	memset(&vp->pci.wmask[vp->cfg_cap + offsetof(struct virtio_pci_cap, bar)], 0xff, 1);
+	memset(&vp->pci.wmask[vp->cfg_cap + offsetof(struct virtio_pci_cap, offset)], 0xff, 8);
+	memset(&vp->pci.wmask[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+	       0xff, 4);
 }
 
 static int add_regions(struct virtio_pci *vp, struct vm *vm)
@@ -471,6 +523,8 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 			class_of(ops->device_id), 1, 0x1af4, 0x40);
 	vp->pci.opaque = vp;
 	vp->pci.cfg_write = pci_cfg_written;
+	vp->pci.cfg_read = pci_cfg_read;
+	vp->mmio = &vm->mmio;
 	vp->bar = pci_device_add_bar64(&vm->pci, &vp->pci, 0, VPCI_BAR_SIZE);
 	if (!vp->bar) {
 		vireo_err("%s: no room for its BAR in the MMIO hole", vp->name);

@@ -228,6 +228,57 @@ static void test_isr_and_devcfg_bounds(void **state)
 	rig_free(r);
 }
 
+static uint32_t cfg_rd(struct rig *r, unsigned reg, unsigned len)
+{
+	uint32_t a = 0x80000000u | 1u << 11 | (reg & 0xfc), v = 0;
+
+	bus_dispatch(&r->vm.pio, 0xcf8, (uint8_t *)&a, 4, true);
+	bus_dispatch(&r->vm.pio, 0xcfc + (reg & 3), (uint8_t *)&v, len, false);
+	return v;
+}
+
+static void cfg_wr(struct rig *r, unsigned reg, uint32_t v, unsigned len)
+{
+	uint32_t a = 0x80000000u | 1u << 11 | (reg & 0xfc);
+
+	bus_dispatch(&r->vm.pio, 0xcf8, (uint8_t *)&a, 4, true);
+	bus_dispatch(&r->vm.pio, 0xcfc + (reg & 3), (uint8_t *)&v, len, true);
+}
+
+/* The VIRTIO_PCI_CAP_PCI_CFG window reaches the BAR through config space. */
+static void test_pci_cfg_window(void **state)
+{
+	struct rig *r = rig_new();
+	unsigned cap = cfg_rd(r, 0x34, 1), window = 0, types = 0;
+
+	(void)state;
+	for (; cap; cap = cfg_rd(r, cap + 1, 1)) {
+		if (cfg_rd(r, cap, 1) != 0x09)
+			continue;
+		types |= 1u << cfg_rd(r, cap + 3, 1);
+		if (cfg_rd(r, cap + 3, 1) == 5)
+			window = cap;
+	}
+	assert_int_equal(types, 1u << 1 | 1u << 2 | 1u << 3 | 1u << 5); /* no device cfg for rng */
+	assert_int_not_equal(window, 0);
+	cfg_wr(r, window + 4, 0, 1);	/* bar 0 */
+	cfg_wr(r, window + 8, 0x12, 4); /* num_queues */
+	cfg_wr(r, window + 12, 2, 4);
+	assert_int_equal(cfg_rd(r, window + 16, 2), 1);
+	/* A write through the window: device_feature_select = 1, then read it back. */
+	cfg_wr(r, window + 8, 0x00, 4);
+	cfg_wr(r, window + 12, 4, 4);
+	cfg_wr(r, window + 16, 1, 4);
+	assert_int_equal(r->vp->device_feature_select, 1);
+	cfg_wr(r, window + 8, 0x04, 4);
+	assert_int_equal(cfg_rd(r, window + 16, 4), 1); /* VERSION_1 is bit 32 */
+	/* A bad length leaves the data alone. */
+	cfg_wr(r, window + 12, 3, 4);
+	cfg_wr(r, window + 16, 7, 4);
+	assert_int_equal(r->vp->device_feature_select, 1);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +287,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_ring_needs_reset),
 	    cmocka_unit_test(test_request_round_trip),
 	    cmocka_unit_test(test_isr_and_devcfg_bounds),
+	    cmocka_unit_test(test_pci_cfg_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,8 @@ struct virtio_pci {
 	uint8_t isr;
 	struct virtio_pci_queue q[VIRTIO_MAX_QUEUES];
 	int notify_region; /* index on the MMIO bus, for the stats */
+	unsigned cfg_cap;  /* offset of the VIRTIO_PCI_CAP_PCI_CFG window */
+	struct bus *mmio;  /* where the window's accesses go */
 };
 
 struct vm;
