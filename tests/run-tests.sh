@@ -113,6 +113,19 @@ if [ "${1:-}" = --run-scripts ]; then
 fi
 
 # The guest tests in the emulated machine: one boot for all of them.
+# One boot of the emulated machine running the given scripts.
+emulated_boot() {
+	local start=$(date +%s) rc
+	# Progress as it happens; everything in the log.
+	tests/emu-kvm/run-in-vm.sh tests/run-tests.sh --run-scripts "$@" 2>&1 </dev/null |
+		tee -a "$logdir/emu-kvm.log" |
+		grep --line-buffered -E '^(emu-kvm: (L1 up|command exited|error)|[a-z]+/[^ ]+: exit status)' |
+		sed -u 's/^/       /'
+	rc=${PIPESTATUS[0]}
+	echo "guest tests: emulated machine done after $(($(date +%s) - start)) s (run-in-vm.sh status $rc)"
+	return 0
+}
+
 run_emulated() {
 	local t log rc=0 ran=0 start reason fetched=
 	echo "guest tests: no /dev/kvm here: running them on KVM inside QEMU TCG (nested SVM, emulated AMD EPYC); log in $logdir/emu-kvm.log"
@@ -130,14 +143,20 @@ run_emulated() {
 			;;
 		esac
 	done
-	start=$(date +%s)
-	# Progress as it happens; everything in the log.
-	tests/emu-kvm/run-in-vm.sh tests/run-tests.sh --run-scripts "$@" 2>&1 </dev/null |
-		tee "$logdir/emu-kvm.log" |
-		grep --line-buffered -E '^(emu-kvm: (L1 up|command exited)|[a-z]+/[^ ]+: exit status)' |
-		sed -u 's/^/       /'
-	rc=${PIPESTATUS[0]}
-	echo "guest tests: emulated machine done after $(($(date +%s) - start)) s (run-in-vm.sh status $rc)"
+	: >"$logdir/emu-kvm.log"
+	emulated_boot "$@"
+	# The emulated machine itself can wedge (QEMU TCG's SVM, rarely): that
+	# is the harness failing, not vireo, so boot once more for the scripts
+	# that did not finish. A second failure counts.
+	local left=()
+	for t in "$@"; do
+		log=$(script_log "$t")
+		[ -f "${log%.log}.rc" ] || left+=("$t")
+	done
+	if [ ${#left[@]} -gt 0 ] && grep -q '^emu-kvm: error: ' "$logdir/emu-kvm.log"; then
+		echo "guest tests: $(grep -m 1 '^emu-kvm: error: ' "$logdir/emu-kvm.log" | sed 's/^emu-kvm: error: //'); booting the emulated machine once more for: ${left[*]}"
+		emulated_boot "${left[@]}"
+	fi
 	for t in "$@"; do
 		log=$(script_log "$t")
 		if [ -f "${log%.log}.rc" ] && [ -f "$log" ]; then

@@ -13,6 +13,7 @@
 # script's stdout; its exit status is this script's.
 #
 # Exit status: CMD's; 124 when the whole run exceeds EMU_KVM_TIMEOUT; 125
+# when L1's kernel locks up (rare: TCG's emulated SVM wedging), or
 # when the emulated machine could not be prepared or booted, or KVM did not
 # come up in it (the reason on stderr, in a line starting "emu-kvm: error: ").
 #
@@ -274,6 +275,20 @@ if [[ $shell == 1 ]]; then
 else
 	timeout -s TERM -k 10 "$timeout_s" "${qemu[@]}" </dev/null >"$out_fifo" 2>"$job/qemu.err" &
 	qpid=$!
+	# TCG's emulated SVM occasionally wedges L1 itself (both CPUs in soft
+	# lockup). Nothing inside can recover, so do not wait for the timeout:
+	# stop QEMU at once and let the caller decide (run-tests.sh boots again).
+	(
+		while kill -0 "$qpid" 2>/dev/null; do
+			if grep -q 'soft lockup - CPU#[0-9]* stuck for [0-9][0-9]*s' "$console" 2>/dev/null; then
+				: >"$job/locked-up"
+				kill -TERM "$qpid" 2>/dev/null
+				break
+			fi
+			sleep 5
+		done
+	) &
+	watchdog=$!
 	while IFS= read -r line || [[ -n $line ]]; do
 		line=${line%$'\r'}
 		case $line in
@@ -298,6 +313,7 @@ else
 	qrc=0
 	wait "$qpid" || qrc=$?
 	qpid=
+	kill "$watchdog" 2>/dev/null || true
 fi
 t_end=$(date +%s.%N)
 
@@ -313,6 +329,11 @@ show_console() {
 }
 [[ ${EMU_KVM_VERBOSE:-0} == 1 ]] && show_console 1000
 
+if [[ -e $job/locked-up ]]; then
+	say "error: the emulated machine locked up (soft lockup in L1's kernel); QEMU stopped"
+	show_console 8
+	exit 125
+fi
 if [[ $qrc -eq 124 || $qrc -eq 137 ]]; then
 	say "error: timed out after $timeout_s s (EMU_KVM_TIMEOUT); QEMU killed"
 	show_console
