@@ -144,10 +144,15 @@ run_emulated() {
 		esac
 	done
 	: >"$logdir/emu-kvm.log"
-	emulated_boot "$@"
-	# The emulated machine itself can wedge (QEMU TCG's SVM, rarely): that
-	# is the harness failing, not vireo, so boot once more for the scripts
-	# that did not finish. A second failure counts.
+	# One boot per script: a script starts on a fresh machine, whatever the
+	# previous one left behind. The emulated machine itself can wedge (QEMU
+	# TCG's SVM, rarely): that is the harness failing, not vireo, so each
+	# boot is bounded (EMU_KVM_TIMEOUT) and the scripts that did not finish
+	# get one more boot. A second failure counts.
+	export EMU_KVM_TIMEOUT=${EMU_KVM_TIMEOUT:-900}
+	for t in "$@"; do
+		emulated_boot "$t"
+	done
 	local left=()
 	for t in "$@"; do
 		log=$(script_log "$t")
@@ -155,7 +160,9 @@ run_emulated() {
 	done
 	if [ ${#left[@]} -gt 0 ] && grep -q '^emu-kvm: error: ' "$logdir/emu-kvm.log"; then
 		echo "guest tests: $(grep -m 1 '^emu-kvm: error: ' "$logdir/emu-kvm.log" | sed 's/^emu-kvm: error: //'); booting the emulated machine once more for: ${left[*]}"
-		emulated_boot "${left[@]}"
+		for t in "${left[@]}"; do
+			emulated_boot "$t"
+		done
 	fi
 	for t in "$@"; do
 		log=$(script_log "$t")
