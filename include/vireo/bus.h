@@ -34,6 +34,7 @@ struct bus_region {
 	 * the fd counts them, so the stats can show what never exited.
 	 */
 	int kernel_eventfd;
+	uint64_t kernel_writes; /* its counter, read when the report is made */
 };
 
 struct bus {

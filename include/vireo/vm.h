@@ -91,7 +91,6 @@ struct vm {
 	unsigned nr_vdev;
 	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */
 	int io_delay_eventfd; /* port 0x80 writes consumed in KVM */
-	int io_delay_region;  /* its PIO region, for the stats */
 
 	/* Time line, monotonic ns. */
 	uint64_t start_ns;		/* process start (main) */
@@ -109,7 +108,6 @@ struct vm {
 	struct kvm_stat_set kvm_vm_stats;
 	struct kvm_stat_set kvm_vcpu_stats;
 	uint64_t vmm_rss_kib;
-	uint64_t io_delay_writes;
 };
 
 /* Build the whole VM from cfg. 0, or -1 after printing one line. */

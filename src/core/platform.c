@@ -29,7 +29,6 @@ static int io_delay_init(struct vm *vm)
 
 	if (region < 0)
 		return -1;
-	vm->io_delay_region = region;
 	if (!vm->active[OPT_IOEVENTFD] || vm->vm_fd < 0)
 		return 0;
 	io.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -41,6 +41,18 @@ static uint64_t vm_rss_kib(void)
 	return kib;
 }
 
+/* An eventfd's counter is exactly the number of writes KVM consumed for it. */
+static void read_kernel_counts(struct bus *b)
+{
+	for (unsigned i = 0; i < b->nr; i++) {
+		uint64_t n = 0;
+
+		if (b->region[i].kernel_eventfd >= 0 &&
+		    read(b->region[i].kernel_eventfd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			b->region[i].kernel_writes += n;
+	}
+}
+
 /* Gather what the report needs; vCPU threads must have stopped. */
 static void collect(struct vm *vm, struct vcpu_stats *total)
 {
@@ -58,18 +70,8 @@ static void collect(struct vm *vm, struct vcpu_stats *total)
 	if (vm->stats_fd >= 0)
 		kvm_stats_read(vm->stats_fd, &vm->kvm_vm_stats);
 	vm->vmm_rss_kib = rss > guest_kib ? rss - guest_kib : 0;
-	if (vm->io_delay_eventfd >= 0) {
-		uint64_t n = 0;
-
-		/* The eventfd counter is exactly the number of writes KVM consumed. */
-		if (read(vm->io_delay_eventfd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-			vm->io_delay_writes += n;
-	}
-}
-
-static uint64_t region_kernel_count(const struct vm *vm, const struct bus *b, unsigned i)
-{
-	return b == &vm->pio && (int)i == vm->io_delay_region ? vm->io_delay_writes : 0;
+	read_kernel_counts(&vm->pio);
+	read_kernel_counts(&vm->mmio);
 }
 
 static double first_insn_ms(const struct vm *vm)
@@ -81,11 +83,11 @@ static double first_insn_ms(const struct vm *vm)
 
 /* --- table ------------------------------------------------------------- */
 
-static void table_bus(FILE *f, const struct vm *vm, const struct bus *b, const uint64_t *counts,
+static void table_bus(FILE *f, const struct bus *b, const uint64_t *counts,
 		      const struct stray_table *stray)
 {
 	for (unsigned i = 0; i < b->nr; i++) {
-		uint64_t k = region_kernel_count(vm, b, i);
+		uint64_t k = b->region[i].kernel_writes;
 
 		if (!counts[i] && !k)
 			continue;
@@ -117,8 +119,9 @@ static void table_devices(FILE *f, const struct vm *vm)
 		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
 			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
 
-			fprintf(f, "  %-16s q%u %-4s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-				   " %10" PRIu64 " %9" PRIu64 " %12" PRIu64 "\n",
+			fprintf(f,
+				"  %-16s q%u %-4s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+				" %10" PRIu64 " %9" PRIu64 " %12" PRIu64 "\n",
 				vp->name, q, q ? "" : device_backend(vp), st->notifications,
 				st->requests, st->interrupts, st->suppressed, st->malformed,
 				st->bytes);
@@ -144,10 +147,10 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 			t->exits[r]);
 	}
 	fprintf(f, "port I/O exits, by device:\n");
-	table_bus(f, vm, &vm->pio, t->pio, &t->pio_stray);
+	table_bus(f, &vm->pio, t->pio, &t->pio_stray);
 	if (vm->mmio.nr || t->mmio_stray.used) {
 		fprintf(f, "MMIO exits, by device:\n");
-		table_bus(f, vm, &vm->mmio, t->mmio, &t->mmio_stray);
+		table_bus(f, &vm->mmio, t->mmio, &t->mmio_stray);
 	}
 	if (t->handled) {
 		fprintf(f, "userspace handling time: %" PRIu64 " exits, mean %" PRIu64 " ns\n",
@@ -191,7 +194,7 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_bus(FILE *f, const struct vm *vm, const struct bus *b, const uint64_t *counts,
+static void json_bus(FILE *f, const struct bus *b, const uint64_t *counts,
 		     const struct stray_table *stray, bool by_port)
 {
 	bool first = true;
@@ -211,7 +214,7 @@ static void json_bus(FILE *f, const struct vm *vm, const struct bus *b, const ui
 		fprintf(f, ", \"base\": %" PRIu64 ", \"exits\": %" PRIu64, b->region[i].base,
 			counts[i]);
 		if (b->region[i].kernel_eventfd >= 0)
-			fprintf(f, ", \"in_kernel\": %" PRIu64, region_kernel_count(vm, b, i));
+			fprintf(f, ", \"in_kernel\": %" PRIu64, b->region[i].kernel_writes);
 		fprintf(f, "}");
 		first = false;
 	}
@@ -246,8 +249,9 @@ static void json_blk_stats(FILE *f, const struct virtio_dev *d)
 	fprintf(f,
 		", \"blk\": {\"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
 		", \"discards\": %" PRIu64 ", \"write_zeroes\": %" PRIu64 ", \"get_ids\": %" PRIu64
-		", \"unsupported\": %" PRIu64 ", \"io_errors\": %" PRIu64 ", \"unaligned\": %" PRIu64
-		", \"no_slot\": %" PRIu64 ", \"max_inflight\": %" PRIu64 "}",
+		", \"unsupported\": %" PRIu64 ", \"io_errors\": %" PRIu64
+		", \"unaligned\": %" PRIu64 ", \"no_slot\": %" PRIu64 ", \"max_inflight\": %" PRIu64
+		"}",
 		b.reads, b.writes, b.flushes, b.discards, b.write_zeroes, b.get_ids, b.unsupported,
 		b.io_errors, b.unaligned, b.no_slot, b.max_inflight);
 }
@@ -264,8 +268,9 @@ static void json_devices(FILE *f, const struct vm *vm)
 		json_str(f, vp->vdev.ops->name);
 		fprintf(f, ", \"backend\": ");
 		json_str(f, device_backend(vp));
-		fprintf(f, ", \"status\": %u, \"msix_raised\": %" PRIu64 ", \"msix_held\": %" PRIu64
-			   ", \"queues\": [",
+		fprintf(f,
+			", \"status\": %u, \"msix_raised\": %" PRIu64 ", \"msix_held\": %" PRIu64
+			", \"queues\": [",
 			vp->vdev.status, vp->msix.raised, vp->msix.held);
 		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
 			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
@@ -311,9 +316,9 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 		fprintf(f, "%s%" PRIu64, i ? ", " : "", sum);
 	}
 	fprintf(f, "],\n  \"pio\": ");
-	json_bus(f, vm, &vm->pio, t->pio, &t->pio_stray, true);
+	json_bus(f, &vm->pio, t->pio, &t->pio_stray, true);
 	fprintf(f, ",\n  \"mmio\": ");
-	json_bus(f, vm, &vm->mmio, t->mmio, &t->mmio_stray, false);
+	json_bus(f, &vm->mmio, t->mmio, &t->mmio_stray, false);
 	fprintf(f,
 		",\n  \"handling_ns\": {\"count\": %" PRIu64 ", \"total\": %" PRIu64
 		", \"log2_histogram\": [",

@@ -27,7 +27,6 @@ void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->stats_fd = -1;
 	vm->io_delay_eventfd = vm->stop_eventfd = vm->signal_fd = -1;
-	vm->io_delay_region = -1;
 	vm->start_ns = start_ns;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
