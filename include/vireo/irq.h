@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define IRQ_MAX_ROUTES 1024
+#define IRQ_MAX_ROUTES	  1024
 #define IRQ_FIRST_MSI_GSI 24
 
 struct irq_routing {

@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #define MSIX_MAX_VECTORS 32
-#define MSIX_ENTRY_SIZE 16
-#define MSIX_NO_VECTOR 0xffff
+#define MSIX_ENTRY_SIZE	 16
+#define MSIX_NO_VECTOR	 0xffff
 
 struct msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl; /* ctrl bit 0: masked */
@@ -37,8 +37,8 @@ struct msix {
 	uint64_t pending; /* PBA: one bit per vector */
 	int gsi[MSIX_MAX_VECTORS];
 	int irqfd[MSIX_MAX_VECTORS];
-	uint64_t raised;      /* interrupts sent through an irqfd */
-	uint64_t held;	      /* interrupts held pending because masked */
+	uint64_t raised; /* interrupts sent through an irqfd */
+	uint64_t held;	 /* interrupts held pending because masked */
 };
 
 /*
@@ -46,8 +46,8 @@ struct msix {
  * `bar` at the given offsets, allocate a GSI and irqfd per vector (vm_fd < 0:
  * none, for tests). 0, or -1 with a message.
  */
-int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int vm_fd,
-	      unsigned nr, unsigned bar, uint32_t table_off, uint32_t pba_off);
+int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int vm_fd, unsigned nr,
+	      unsigned bar, uint32_t table_off, uint32_t pba_off);
 void msix_destroy(struct msix *m);
 
 /* Bus handlers for the table and the PBA (dev = struct msix). */

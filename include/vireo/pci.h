@@ -19,34 +19,34 @@
 #include <stdint.h>
 
 #define PCI_CONFIG_ADDRESS 0xcf8
-#define PCI_CONFIG_DATA 0xcfc
-#define PCI_MAX_DEVICES 32
-#define PCI_CFG_SIZE 256
+#define PCI_CONFIG_DATA	   0xcfc
+#define PCI_MAX_DEVICES	   32
+#define PCI_CFG_SIZE	   256
 
 /* Where BARs go: the MMIO hole below the IOAPIC. */
 #define PCI_MMIO_START 0xc0000000ull
-#define PCI_MMIO_END 0xfec00000ull
+#define PCI_MMIO_END   0xfec00000ull
 
 /* Config space offsets. */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION 0x08
-#define PCI_CLASS_PROG 0x09
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_BAR0 0x10
+#define PCI_VENDOR_ID		0x00
+#define PCI_DEVICE_ID		0x02
+#define PCI_COMMAND		0x04
+#define PCI_STATUS		0x06
+#define PCI_REVISION		0x08
+#define PCI_CLASS_PROG		0x09
+#define PCI_HEADER_TYPE		0x0e
+#define PCI_BAR0		0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID 0x2e
-#define PCI_CAPABILITY_LIST 0x34
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_SUBSYSTEM_ID	0x2e
+#define PCI_CAPABILITY_LIST	0x34
+#define PCI_INTERRUPT_LINE	0x3c
+#define PCI_INTERRUPT_PIN	0x3d
 
-#define PCI_COMMAND_MEMORY 0x2
-#define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_MEMORY  0x2
+#define PCI_COMMAND_MASTER  0x4
 #define PCI_STATUS_CAP_LIST 0x10
-#define PCI_CAP_ID_MSIX 0x11
-#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX	    0x11
+#define PCI_CAP_ID_VNDR	    0x09
 
 struct pci_device;
 
@@ -81,14 +81,14 @@ void pci_bus_destroy(struct pci_bus *b);
 
 /* Start a type-0 config header; the device is not on the bus yet. */
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
-		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys);
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+		     uint16_t subsys);
 
 /*
  * Give BAR `bar` (and bar+1: it is 64-bit) `size` bytes of MMIO (a power of
  * 2, at least 4 KiB) from the hole. Returns its guest address, 0 when full.
  */
-uint64_t pci_device_add_bar64(struct pci_bus *b, struct pci_device *d, unsigned bar,
-			      uint64_t size);
+uint64_t pci_device_add_bar64(struct pci_bus *b, struct pci_device *d, unsigned bar, uint64_t size);
 
 /* Append a capability of `len` bytes (id and next filled in); returns its offset or 0. */
 unsigned pci_device_add_cap(struct pci_device *d, const void *cap, unsigned len);

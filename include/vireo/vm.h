@@ -90,7 +90,7 @@ struct vm {
 	struct virtio_pci *vdev[VM_MAX_VIRTIO];
 	unsigned nr_vdev;
 	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */
-	int io_delay_eventfd; /* port 0x80 writes consumed in KVM */
+	int io_delay_eventfd;		/* port 0x80 writes consumed in KVM */
 
 	/* Time line, monotonic ns. */
 	uint64_t start_ns;		/* process start (main) */

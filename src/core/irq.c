@@ -8,8 +8,10 @@
 
 static void add_irqchip(struct irq_routing *r, unsigned gsi, unsigned chip, unsigned pin)
 {
-	r->entry[r->nr++] = (struct kvm_irq_routing_entry){
-	    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = {.irqchip = chip, .pin = pin}};
+	r->entry[r->nr++] =
+	    (struct kvm_irq_routing_entry){.gsi = gsi,
+					   .type = KVM_IRQ_ROUTING_IRQCHIP,
+					   .u.irqchip = {.irqchip = chip, .pin = pin}};
 }
 
 void irq_routing_init(struct irq_routing *r, int vm_fd)
@@ -22,7 +24,8 @@ void irq_routing_init(struct irq_routing *r, int vm_fd)
 	for (unsigned gsi = 0; gsi < 24; gsi++) {
 		add_irqchip(r, gsi, KVM_IRQCHIP_IOAPIC, gsi);
 		if (gsi < 16)
-			add_irqchip(r, gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+			add_irqchip(r, gsi,
+				    gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
 				    gsi % 8);
 	}
 }

@@ -8,15 +8,15 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define MSIX_CTRL_ENABLE 0x8000
+#define MSIX_CTRL_ENABLE  0x8000
 #define MSIX_CTRL_MASKALL 0x4000
 #define MSIX_ENTRY_MASKED 1u
 
 struct msix_cap {
 	uint8_t id, next;
-	uint16_t ctrl;	  /* table size - 1, function mask, enable */
-	uint32_t table;	  /* offset | BIR */
-	uint32_t pba;	  /* offset | BIR */
+	uint16_t ctrl;	/* table size - 1, function mask, enable */
+	uint32_t table; /* offset | BIR */
+	uint32_t pba;	/* offset | BIR */
 } __attribute__((packed));
 
 static uint16_t ctrl(const struct msix *m)
@@ -52,8 +52,8 @@ static void deliver_pending(struct msix *m)
 	}
 }
 
-int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int vm_fd,
-	      unsigned nr, unsigned bar, uint32_t table_off, uint32_t pba_off)
+int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int vm_fd, unsigned nr,
+	      unsigned bar, uint32_t table_off, uint32_t pba_off)
 {
 	struct msix_cap cap = {.id = PCI_CAP_ID_MSIX,
 			       .ctrl = (uint16_t)(nr - 1),

@@ -55,8 +55,7 @@ uint64_t pci_alloc_mmio(struct pci_bus *b, uint64_t size)
 	return base;
 }
 
-uint64_t pci_device_add_bar64(struct pci_bus *b, struct pci_device *d, unsigned bar,
-			      uint64_t size)
+uint64_t pci_device_add_bar64(struct pci_bus *b, struct pci_device *d, unsigned bar, uint64_t size)
 {
 	uint64_t mask = ~(size - 1);
 	uint64_t base;
@@ -170,7 +169,7 @@ int pci_bus_init(struct pci_bus *b, struct bus *pio)
 	pci_device_init(&b->host_bridge, "host-bridge", 0x8086, 0x1237, 0x060000, 2, 0, 0);
 	b->dev[0] = &b->host_bridge;
 	return bus_register(pio, PCI_CONFIG_ADDRESS, 8, "pci-config", pci_config_io, b) < 0 ? -1
-											   : 0;
+											    : 0;
 }
 
 void pci_bus_destroy(struct pci_bus *b)

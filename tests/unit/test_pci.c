@@ -70,7 +70,7 @@ static void test_ids_and_host_bridge(void **state)
 	struct rig *r = rig_new();
 
 	(void)state;
-	assert_int_equal(cfg_read(r, 0, 0, 4), 0x12378086);	    /* host bridge */
+	assert_int_equal(cfg_read(r, 0, 0, 4), 0x12378086);	  /* host bridge */
 	assert_int_equal(cfg_read(r, 0, 0x08, 4) >> 8, 0x060000); /* class: host bridge */
 	assert_int_equal(cfg_read(r, 1, 0, 4), 0x10421af4);
 	assert_int_equal(cfg_read(r, 1, 0x02, 2), 0x1042);
@@ -145,9 +145,9 @@ static void test_capability_chain(void **state)
 	off = cfg_read(r, 1, PCI_CAPABILITY_LIST, 1);
 	assert_int_equal(off, 0x40);
 	assert_int_equal(cfg_read(r, 1, off, 1), PCI_CAP_ID_MSIX);
-	assert_int_equal(cfg_read(r, 1, off + 1, 1), 0); /* last */
+	assert_int_equal(cfg_read(r, 1, off + 1, 1), 0);	 /* last */
 	assert_int_equal(cfg_read(r, 1, off + 2, 2) & 0x7ff, 2); /* 3 vectors */
-	assert_int_equal(cfg_read(r, 1, off + 4, 4), 0x4000); /* table in BAR 0 */
+	assert_int_equal(cfg_read(r, 1, off + 4, 4), 0x4000);	 /* table in BAR 0 */
 	assert_int_equal(cfg_read(r, 1, off + 8, 4), 0x5000);
 	rig_free(r);
 }
@@ -261,10 +261,14 @@ static void test_default_routes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids_and_host_bridge), cmocka_unit_test(test_read_only_fields),
-	    cmocka_unit_test(test_bar_sizing),	     cmocka_unit_test(test_mmio_allocation),
-	    cmocka_unit_test(test_capability_chain),   cmocka_unit_test(test_msix_masking),
-	    cmocka_unit_test(test_msix_table_and_routes), cmocka_unit_test(test_default_routes),
+	    cmocka_unit_test(test_ids_and_host_bridge),
+	    cmocka_unit_test(test_read_only_fields),
+	    cmocka_unit_test(test_bar_sizing),
+	    cmocka_unit_test(test_mmio_allocation),
+	    cmocka_unit_test(test_capability_chain),
+	    cmocka_unit_test(test_msix_masking),
+	    cmocka_unit_test(test_msix_table_and_routes),
+	    cmocka_unit_test(test_default_routes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,11 +13,11 @@
 
 #include <time.h>
 
-#define RAM MIB(4)
-#define DESC 0x10000
+#define RAM   MIB(4)
+#define DESC  0x10000
 #define AVAIL 0x11000
-#define USED 0x12000
-#define BUF 0x20000
+#define USED  0x12000
+#define BUF   0x20000
 #define QSIZE 16
 
 struct rig {
@@ -83,7 +83,8 @@ static uint8_t negotiate(struct rig *r, uint64_t features)
 	wr(r, 0x0c, (uint32_t)features, 4);
 	wr(r, 0x08, 1, 4);
 	wr(r, 0x0c, (uint32_t)(features >> 32), 4);
-	wr(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+	wr(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK,
+	   1);
 	return (uint8_t)rd(r, 0x14, 1);
 }
 
@@ -123,10 +124,10 @@ static void test_registers(void **state)
 	assert_true(f & (1ull << VIRTIO_F_VERSION_1));
 	assert_true(f & (1ull << VIRTIO_F_RING_EVENT_IDX));
 	assert_true(f & (1ull << VIRTIO_F_INDIRECT_DESC));
-	assert_int_equal(rd(r, 0x12, 2), 1);	      /* num_queues */
-	assert_int_equal(rd(r, 0x18, 2), 256);	      /* queue_size = max */
-	assert_int_equal(rd(r, 0x1e, 2), 0);	      /* notify_off of queue 0 */
-	wr(r, 0x16, 5, 2);			      /* no queue 5 */
+	assert_int_equal(rd(r, 0x12, 2), 1);   /* num_queues */
+	assert_int_equal(rd(r, 0x18, 2), 256); /* queue_size = max */
+	assert_int_equal(rd(r, 0x1e, 2), 0);   /* notify_off of queue 0 */
+	wr(r, 0x16, 5, 2);		       /* no queue 5 */
 	assert_int_equal(rd(r, 0x18, 2), 0);
 	wr(r, 0x16, 0, 2);
 	wr(r, 0x18, 100, 2); /* not a power of two: ignored */
@@ -198,8 +199,8 @@ static void test_request_round_trip(void **state)
 	put64(desc, 0, BUF);
 	put32(desc, 8, 64);
 	put16(desc, 12, VIRTQ_DESC_F_WRITE);
-	put16(avail, 4, 0);	/* ring[0] = head 0 */
-	put16(avail, 2, 1);	/* idx = 1 */
+	put16(avail, 4, 0);	      /* ring[0] = head 0 */
+	put16(avail, 2, 1);	      /* idx = 1 */
 	wr(r, VPCI_NOTIFY_OFF, 0, 2); /* the doorbell */
 	assert_true(wait_used(r, 1));
 	assert_int_equal(get32(fake_at(&r->f, USED + 8, 4), 0), 64); /* used len */

@@ -19,13 +19,13 @@
 #include "vireo/pci.h"
 #include "vireo/virtio/virtio.h"
 
-#define VPCI_BAR_SIZE 0x8000
-#define VPCI_COMMON_OFF 0x0000
-#define VPCI_ISR_OFF 0x1000
-#define VPCI_DEVCFG_OFF 0x2000
-#define VPCI_NOTIFY_OFF 0x3000
-#define VPCI_MSIX_TABLE_OFF 0x4000
-#define VPCI_MSIX_PBA_OFF 0x5000
+#define VPCI_BAR_SIZE	       0x8000
+#define VPCI_COMMON_OFF	       0x0000
+#define VPCI_ISR_OFF	       0x1000
+#define VPCI_DEVCFG_OFF	       0x2000
+#define VPCI_NOTIFY_OFF	       0x3000
+#define VPCI_MSIX_TABLE_OFF    0x4000
+#define VPCI_MSIX_PBA_OFF      0x5000
 #define VPCI_NOTIFY_MULTIPLIER 4
 
 struct virtio_pci_queue {
