@@ -16,9 +16,16 @@
 
 /*
  * count: the eventfd counter that was drained, i.e. how many times the fd was
- * signalled since the last call (a doorbell's exact number of kicks).
+ * signalled since the last call (a doorbell's exact number of kicks); 0 when
+ * the handler is called back because it asked to be.
+ *
+ * Returns true when the handler stopped early with work left (it used up its
+ * budget): the loop calls it again, with count 0, once every other ready fd
+ * has had its turn. That is what keeps one busy queue -- a guest refilling
+ * its ring as fast as the device drains it -- from starving the other
+ * devices on the same thread, or the thread's own stop request.
  */
-typedef void (*iothread_fn)(void *opaque, uint64_t count);
+typedef bool (*iothread_fn)(void *opaque, uint64_t count);
 
 #define IOTHREAD_MAX_FDS 256
 
@@ -27,6 +34,7 @@ struct iothread_watch {
 	iothread_fn fn;
 	void *opaque;
 	bool used;
+	bool again; /* the handler asked to be called back */
 };
 
 struct iothread {
@@ -36,7 +44,9 @@ struct iothread {
 	bool running;
 	pthread_mutex_t lock; /* protects watch[] against concurrent add/del */
 	struct iothread_watch watch[IOTHREAD_MAX_FDS];
+	unsigned nr_again; /* watches with .again set: poll epoll, don't sleep */
 	uint64_t wakeups;
+	uint64_t callbacks; /* handler calls made because a handler asked (count 0) */
 };
 
 int iothread_init(struct iothread *t);

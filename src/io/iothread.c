@@ -25,7 +25,8 @@ int iothread_init(struct iothread *t)
 	pthread_mutex_init(&t->lock, NULL);
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->epfd < 0 || t->wake_fd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0) {
+	if (t->epfd < 0 || t->wake_fd < 0 ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0) {
 		vireo_perror("I/O thread set-up");
 		return -1;
 	}
@@ -44,13 +45,60 @@ static uint64_t drain(int fd)
 	return n == (ssize_t)sizeof(v) ? v : 0;
 }
 
+/* Call watch slot's handler; remember whether it wants to come back. Lock held. */
+static void dispatch(struct iothread *t, unsigned slot, uint64_t count)
+{
+	struct iothread_watch *w = &t->watch[slot];
+	bool again = w->fn(w->opaque, count);
+
+	if (again != w->again) {
+		w->again = again;
+		t->nr_again += again ? 1 : (unsigned)-1;
+	}
+}
+
+/*
+ * One round: the fds epoll reported, then every handler that asked to be
+ * called back and was not just called. Each watch runs at most once per
+ * round, so a handler that always has more work shares the thread fairly.
+ * Returns false on a stop request.
+ */
+static bool run_round(struct iothread *t, const struct epoll_event *ev, int n)
+{
+	bool ran[IOTHREAD_MAX_FDS] = {false};
+	unsigned pending = t->nr_again;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t slot = ev[i].data.u64;
+
+		if (slot == UINT64_MAX)
+			return false; /* stop request */
+		if (slot < IOTHREAD_MAX_FDS && t->watch[slot].used) {
+			ran[slot] = true;
+			dispatch(t, (unsigned)slot, drain(t->watch[slot].fd));
+		}
+	}
+	for (unsigned slot = 0; pending && slot < IOTHREAD_MAX_FDS; slot++) {
+		if (!t->watch[slot].used || !t->watch[slot].again)
+			continue;
+		pending--;
+		if (ran[slot])
+			continue;
+		t->callbacks++;
+		dispatch(t, slot, 0);
+	}
+	return true;
+}
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
 	struct epoll_event ev[32];
 
 	for (;;) {
-		int n = epoll_wait(t->epfd, ev, 32, -1);
+		/* Someone has work left: only look for new events, don't sleep. */
+		int n = epoll_wait(t->epfd, ev, 32, t->nr_again ? 0 : -1);
+		bool go_on;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -59,21 +107,11 @@ static void *iothread_main(void *arg)
 			return NULL;
 		}
 		pthread_mutex_lock(&t->lock);
-		for (int i = 0; i < n; i++) {
-			uint64_t slot = ev[i].data.u64;
-
-			if (slot == UINT64_MAX) {
-				pthread_mutex_unlock(&t->lock);
-				return NULL; /* stop request */
-			}
-			if (slot < IOTHREAD_MAX_FDS && t->watch[slot].used) {
-				uint64_t count = drain(t->watch[slot].fd);
-
-				t->watch[slot].fn(t->watch[slot].opaque, count);
-			}
-		}
+		go_on = run_round(t, ev, n);
 		t->wakeups++;
 		pthread_mutex_unlock(&t->lock);
+		if (!go_on)
+			return NULL;
 	}
 }
 
@@ -133,7 +171,8 @@ int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque)
 			vireo_perror("I/O thread: watch fd %d", fd);
 			break;
 		}
-		t->watch[i] = (struct iothread_watch){.fd = fd, .fn = fn, .opaque = opaque, .used = true};
+		t->watch[i] =
+		    (struct iothread_watch){.fd = fd, .fn = fn, .opaque = opaque, .used = true};
 		rc = 0;
 		break;
 	}
@@ -147,7 +186,9 @@ void iothread_del(struct iothread *t, int fd)
 	for (unsigned i = 0; i < IOTHREAD_MAX_FDS; i++) {
 		if (t->watch[i].used && t->watch[i].fd == fd) {
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, fd, NULL);
-			t->watch[i].used = false;
+			if (t->watch[i].again)
+				t->nr_again--;
+			t->watch[i] = (struct iothread_watch){0};
 		}
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -332,6 +332,7 @@ struct blk_dev {
 	unsigned inflight;
 	unsigned completed; /* pushes since the last virtio_notify_used */
 	bool polling; /* requests in flight: doorbells off, the ring looked at on completion */
+	bool backlog; /* the last look at the ring ran out of budget: chains still wait */
 	struct virtio_blk_stats stats;
 };
 
@@ -345,6 +346,7 @@ static void pool_reset(struct blk_dev *b)
 	b->inflight = 0;
 	b->completed = 0;
 	b->polling = false;
+	b->backlog = false;
 }
 
 static struct blk_req *req_get(struct blk_dev *b)
@@ -454,20 +456,23 @@ static void blk_complete(void *opaque, struct blk_req *r)
 }
 
 /*
- * Busy: take what the driver added, as virtio_process_queue does, but leave
- * doorbells off (a completion brings the I/O thread back here anyway).
+ * Busy: take what the driver added, as virtio_process_queue does (and with
+ * its budget), but leave doorbells off (a completion brings the I/O thread
+ * back here anyway). Returns true when the budget ran out with chains left.
  */
-static void blk_drain(struct virtio_dev *d)
+static bool blk_drain(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
 	struct virtq *vq = &d->vq[0];
 	struct virtq_chain *c = &b->chain;
 	bool pushed = false, was_broken = vq->broken;
+	unsigned budget = virtio_queue_budget(vq);
 	int r;
 
-	while ((r = virtq_pop(vq, c)) != 0) {
+	while (budget && (r = virtq_pop(vq, c)) != 0) {
 		long n = r > 0 ? blk_handle_chain(d, 0, c) : 0; /* malformed: return it empty */
 
+		budget--;
 		if (n < 0)
 			continue; /* in flight */
 		virtq_push(vq, c->head, (size_t)n > c->in_len ? (uint32_t)c->in_len : (uint32_t)n);
@@ -477,6 +482,7 @@ static void blk_drain(struct virtio_dev *d)
 		virtio_notify_used(d, 0);
 	if (vq->broken && !was_broken && d->needs_reset)
 		d->needs_reset(d);
+	return !budget && !vq->broken && virtq_has_work(vq);
 }
 
 /*
@@ -486,30 +492,33 @@ static void blk_drain(struct virtio_dev *d)
  * it runs the standard loop, which asks for kicks and looks once more. So a
  * driver streaming requests kicks about once per busy period, not once per
  * batch. Invariant at the end: polling == (requests in flight).
+ * Returns true (and sets backlog) when the budget ran out with chains left:
+ * kicks stay off and the I/O thread calls back whichever watch got here.
  */
-static void blk_run_queue(struct virtio_dev *d)
+static bool blk_run_queue(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
 
 	if (b->inflight > 0)
-		blk_drain(d);
+		b->backlog = blk_drain(d);
 	else
-		virtio_process_queue(d, 0, blk_handle_chain);
+		b->backlog = virtio_process_queue(d, 0, blk_handle_chain);
 	b->be->ops->kick(b->be);
 	if (b->inflight > 0 && !b->polling)
 		virtq_set_notify(&d->vq[0], false);
 	b->polling = b->inflight > 0;
+	return b->backlog;
 }
 
-static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+static bool blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
-	if (q == 0)
-		blk_run_queue(d);
+	return q == 0 && blk_run_queue(d);
 }
 
-void virtio_blk_process_completions(struct virtio_dev *d)
+bool virtio_blk_process_completions(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
+	bool more = false;
 
 	pthread_mutex_lock(&d->lock);
 	b->be->ops->reap(b->be); /* pushes; queues remainders and next segments */
@@ -517,17 +526,18 @@ void virtio_blk_process_completions(struct virtio_dev *d)
 		b->completed = 0;
 		virtio_notify_used(d, 0);
 	}
-	if (b->polling)
-		blk_run_queue(d);
+	if (b->polling || b->backlog)
+		more = blk_run_queue(d);
 	else
 		b->be->ops->kick(b->be); /* (nothing was in flight: nothing to kick, normally) */
 	pthread_mutex_unlock(&d->lock);
+	return more;
 }
 
-static void blk_io_event(void *opaque, uint64_t count)
+static bool blk_io_event(void *opaque, uint64_t count)
 {
 	(void)count;
-	virtio_blk_process_completions(opaque);
+	return virtio_blk_process_completions(opaque);
 }
 
 static void blk_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)

@@ -93,15 +93,15 @@ static void console_fill_rx(struct virtio_dev *d)
 		virtio_notify_used(d, CONSOLE_RXQ);
 }
 
-static void console_notify(struct virtio_dev *d, unsigned q)
+static bool console_notify(struct virtio_dev *d, unsigned q)
 {
 	if (q == CONSOLE_TXQ)
-		virtio_process_queue(d, q, console_tx);
-	else
-		console_fill_rx(d); /* new receive buffers: input may be waiting */
+		return virtio_process_queue(d, q, console_tx);
+	console_fill_rx(d); /* new receive buffers: input may be waiting (bounded by it) */
+	return false;
 }
 
-static void console_input_ready(void *opaque, uint64_t count)
+static bool console_input_ready(void *opaque, uint64_t count)
 {
 	struct virtio_dev *d = opaque;
 
@@ -110,6 +110,7 @@ static void console_input_ready(void *opaque, uint64_t count)
 	if (d->status & VIRTIO_STATUS_DRIVER_OK)
 		console_fill_rx(d);
 	pthread_mutex_unlock(&d->lock);
+	return false;
 }
 
 static void console_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)

@@ -11,11 +11,12 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q)
 		d->raise_irq(d, q);
 }
 
-void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
 {
 	struct virtq *vq = &d->vq[q];
 	struct virtq_chain c; /* 16 KiB of iovecs: fine on an I/O thread's stack */
 	bool was_broken = vq->broken;
+	unsigned budget = virtio_queue_budget(vq);
 	int r;
 
 	do {
@@ -23,9 +24,10 @@ void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn hand
 
 		/* No kicks while we drain: we will look at the ring anyway. */
 		virtq_set_notify(vq, false);
-		while ((r = virtq_pop(vq, &c)) != 0) {
+		while (budget && (r = virtq_pop(vq, &c)) != 0) {
 			long n = r > 0 ? handle(d, q, &c) : 0; /* malformed: return it empty */
 
+			budget--;
 			if (n < 0)
 				continue; /* kept: completed later by the device */
 			/* Never claim more than the driver gave (nor more than 32 bits). */
@@ -41,9 +43,13 @@ void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn hand
 		if (vq->broken) {
 			if (!was_broken && d->needs_reset)
 				d->needs_reset(d);
-			return;
+			return false;
 		}
+		/* Budget spent: kicks stay off, the I/O thread calls us back. */
+		if (!budget && virtq_has_work(vq))
+			return true;
 		/* Idle again: ask for kicks, then look once more (the race). */
 		virtq_set_notify(vq, true);
 	} while (virtq_has_work(vq));
+	return false;
 }

@@ -32,9 +32,9 @@ static long rng_fill(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	return (long)done;
 }
 
-static void rng_notify(struct virtio_dev *d, unsigned q)
+static bool rng_notify(struct virtio_dev *d, unsigned q)
 {
-	virtio_process_queue(d, q, rng_fill);
+	return virtio_process_queue(d, q, rng_fill);
 }
 
 static const struct virtio_device_ops rng_ops = {

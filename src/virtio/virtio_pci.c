@@ -63,8 +63,8 @@ enum {
 
 static uint64_t offered_features(const struct virtio_pci *vp)
 {
-	uint64_t f = vp->vdev.ops->features | 1ull << VIRTIO_F_VERSION_1 |
-		     1ull << VIRTIO_F_INDIRECT_DESC;
+	uint64_t f =
+	    vp->vdev.ops->features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC;
 
 	if (vp->event_idx)
 		f |= 1ull << VIRTIO_F_RING_EVENT_IDX;
@@ -366,17 +366,20 @@ static void notify_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len
 
 /* --- I/O thread side ----------------------------------------------------- */
 
-static void kicked(void *opaque, uint64_t count)
+/* A doorbell (count kicks), or a call back after the queue's budget ran out (0). */
+static bool kicked(void *opaque, uint64_t count)
 {
 	struct virtio_pci_kick *k = opaque;
 	struct virtio_dev *d = &k->vp->vdev;
+	bool more = false;
 
 	pthread_mutex_lock(&d->lock);
 	d->vq[k->q].stats.notifications += count;
 	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET) &&
 	    k->vp->q[k->q].enable && d->ops->queue_notify)
-		d->ops->queue_notify(d, k->q);
+		more = d->ops->queue_notify(d, k->q);
 	pthread_mutex_unlock(&d->lock);
+	return more;
 }
 
 /* --- set-up ------------------------------------------------------------ */
@@ -397,8 +400,8 @@ static uint64_t cfg_window(const struct virtio_pci *vp, unsigned off, unsigned l
 		return 0;
 	memcpy(&boff, cap + offsetof(struct virtio_pci_cap, offset), 4);
 	memcpy(&blen, cap + offsetof(struct virtio_pci_cap, length), 4);
-	if (cap[offsetof(struct virtio_pci_cap, bar)] != 0 || (blen != 1 && blen != 2 && blen != 4) ||
-	    boff % blen || boff >= VPCI_BAR_SIZE)
+	if (cap[offsetof(struct virtio_pci_cap, bar)] != 0 ||
+	    (blen != 1 && blen != 2 && blen != 4) || boff % blen || boff >= VPCI_BAR_SIZE)
 		return 0;
 	*wlen = blen;
 	return vp->bar + boff;
@@ -412,7 +415,10 @@ static void pci_cfg_written(struct pci_device *pci, unsigned off, unsigned len)
 
 	msix_config_written(&vp->msix, off, len);
 	if (addr)
-		bus_dispatch(vp->mmio, addr, &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)], wlen, true);
+		bus_dispatch(
+		    vp->mmio, addr,
+		    &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+		    wlen, true);
 }
 
 static void pci_cfg_read(struct pci_device *pci, unsigned off, unsigned len)
@@ -422,7 +428,10 @@ static void pci_cfg_read(struct pci_device *pci, unsigned off, unsigned len)
 	uint64_t addr = cfg_window(vp, off, len, &wlen);
 
 	if (addr)
-		bus_dispatch(vp->mmio, addr, &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)], wlen, false);
+		bus_dispatch(
+		    vp->mmio, addr,
+		    &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+		    wlen, false);
 }
 
 static void add_virtio_caps(struct virtio_pci *vp)
@@ -452,8 +461,9 @@ static void add_virtio_caps(struct virtio_pci *vp)
 
 	pci_device_add_cap(&vp->pci, &common, sizeof(common));
 	pci_device_add_cap(&vp->pci, &notify, sizeof(notify));
-	struct virtio_pci_cfg_cap window = {
-	    .cap = {.cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(window), .cfg_type = CAP_PCI_CFG}};
+	struct virtio_pci_cfg_cap window = {.cap = {.cap_vndr = PCI_CAP_ID_VNDR,
+						    .cap_len = sizeof(window),
+						    .cfg_type = CAP_PCI_CFG}};
 
 	pci_device_add_cap(&vp->pci, &isr, sizeof(isr));
 	if (vp->vdev.ops->config_size)
@@ -471,7 +481,8 @@ static int add_regions(struct virtio_pci *vp, struct vm *vm)
 	snprintf(vp->region_name[0], sizeof(vp->region_name[0]), "%s", vp->name);
 	snprintf(vp->region_name[1], sizeof(vp->region_name[1]), "%s.notify", vp->name);
 	snprintf(vp->region_name[2], sizeof(vp->region_name[2]), "%s.msix", vp->name);
-	if (bus_register(&vm->mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], config_io, vp) < 0)
+	if (bus_register(&vm->mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], config_io, vp) <
+	    0)
 		return -1;
 	vp->notify_region = bus_register(&vm->mmio, vp->bar + VPCI_NOTIFY_OFF, 0x1000,
 					 vp->region_name[1], notify_io, vp);

@@ -1192,8 +1192,11 @@ struct e2e {
 	uint16_t avail_idx, next_desc, used_seen;
 	uint64_t data;
 	unsigned irqs;
-	bool event_idx; /* negotiate VIRTIO_F_RING_EVENT_IDX */
+	bool event_idx;	      /* negotiate VIRTIO_F_RING_EVENT_IDX */
+	unsigned refill_left; /* GET_IDs the "driver" still adds, from its interrupt handler */
 };
+
+static void refill_get_ids(struct e2e *e);
 
 static void count_irq(struct virtio_dev *d, unsigned q)
 {
@@ -1201,6 +1204,8 @@ static void count_irq(struct virtio_dev *d, unsigned q)
 
 	(void)q;
 	__atomic_fetch_add(&e->irqs, 1, __ATOMIC_RELAXED);
+	if (e->refill_left)
+		refill_get_ids(e);
 }
 
 static int e2e_setup(void **state, const char *backend)
@@ -1382,6 +1387,27 @@ static void kick(struct e2e *e)
 static uint16_t used_idx(struct e2e *e)
 {
 	return __atomic_load_n((uint16_t *)g(e, T_USED + 2, 2), __ATOMIC_ACQUIRE);
+}
+
+/* GET_ID chains (3 descriptors) the ring's table holds at once. */
+#define GET_ID_SLOTS (T_QSIZE / 3)
+
+/*
+ * A driver that keeps the ring full: GET_IDs (answered at once by either
+ * backend) in every free slot, refill_left of them in all. Completion is in
+ * order, so the descriptors reused are those of completed chains.
+ */
+static void refill_get_ids(struct e2e *e)
+{
+	static const uint32_t idl[] = {VIRTIO_BLK_ID_BYTES, 0};
+	unsigned busy = (uint16_t)(e->avail_idx - used_idx(e));
+	struct rq r;
+
+	while (e->refill_left && busy < GET_ID_SLOTS) {
+		rq_add(e, &r, VIRTIO_BLK_T_GET_ID, 0, idl, true);
+		e->refill_left--;
+		busy++;
+	}
 }
 
 /* Wait until the device has returned `n` more chains. */
@@ -1742,6 +1768,43 @@ static void test_e2e_reset_in_flight(void **state)
 }
 
 /*
+ * A driver refilling the ring from its interrupt handler as fast as the
+ * device drains it: one doorbell takes at most a ring's worth of chains, then
+ * returns "more" with kicks left off (the I/O thread calls back later, after
+ * other queues); called back, the device goes on where it stopped.
+ */
+static void test_e2e_budget(void **state)
+{
+	struct e2e *e = *state;
+	struct virtio_blk_stats s;
+	const unsigned total = 600;
+	unsigned calls = 1;
+	bool more;
+
+	e2e_start(e, false);
+	e->refill_left = total;
+	refill_get_ids(e);
+	pthread_mutex_lock(&e->d.lock);
+	more = e->d.ops->queue_notify(&e->d, 0);
+	assert_true(more);
+	assert_int_equal(used_idx(e), T_QSIZE); /* the budget: one ring's worth */
+	assert_int_equal(get16(g(e, T_USED, 2), 0) & VIRTQ_USED_F_NO_NOTIFY,
+			 VIRTQ_USED_F_NO_NOTIFY);
+	while (more && calls < 10) {
+		more = e->d.ops->queue_notify(&e->d, 0); /* the I/O thread's call back */
+		calls++;
+	}
+	pthread_mutex_unlock(&e->d.lock);
+	assert_false(more);
+	assert_int_equal(calls, (total + T_QSIZE - 1) / T_QSIZE);
+	assert_int_equal(used_idx(e), total);
+	assert_int_equal(get16(g(e, T_USED, 2), 0) & VIRTQ_USED_F_NO_NOTIFY, 0);
+	virtio_blk_get_stats(&e->d, &s);
+	assert_int_equal(s.get_ids, total);
+	assert_int_equal(e->d.vq[0].stats.malformed, 0);
+}
+
+/*
  * While requests are in flight the device takes no doorbells and finds new
  * work when their completions come in; idle again, it asks for kicks.
  */
@@ -2016,6 +2079,7 @@ int main(void)
 	    E2E(test_e2e_many_in_flight),
 	    E2E(test_e2e_reset_in_flight),
 	    E2E(test_e2e_polling),
+	    E2E(test_e2e_budget),
 	    E2E(test_e2e_stream_no_notify),
 	    E2E(test_e2e_stream_event_idx),
 	    E2E(test_e2e_direct),

@@ -1009,6 +1009,7 @@ struct fake_dev {
 	int add_on_irq;	   /* chains the "driver" adds from inside raise_irq */
 	uint16_t kept[16]; /* heads the keeping handler held on to */
 	unsigned nr_kept;
+	unsigned refills; /* the refilling handler makes its chain available again */
 };
 
 static struct fake_dev *fd_of(struct virtio_dev *d)
@@ -1055,6 +1056,24 @@ static long handle_keep(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	assert_true(fd->nr_kept < ARRAY_SIZE(fd->kept));
 	fd->kept[fd->nr_kept++] = c->head;
 	return -1;
+}
+
+/*
+ * A driver that refills the ring as fast as the device drains it: every
+ * chain handled is made available again, fd->refills times in all.
+ */
+static long handle_refill(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
+{
+	struct fake_dev *fd = fd_of(d);
+
+	(void)q;
+	fd->handled++;
+	assert_true(fd->handled < 10000); /* no budget: the loop would never end */
+	if (fd->refills > 0) {
+		fd->refills--;
+		publish(fd->v, c->head);
+	}
+	return 0;
 }
 
 static struct fake_dev *fd_new(bool event_idx)
@@ -1218,6 +1237,42 @@ static void test_process_queue_closes_race(void **state)
 	fd_free(fd);
 }
 
+/*
+ * One call takes at most one ring's worth of chains: with more waiting it
+ * returns true, kicks still off, so the I/O thread can serve other queues
+ * and call back. Then it finishes the rest and turns kicks back on.
+ */
+static void test_process_queue_budget(void **state)
+{
+	struct fake_dev *fd = fd_new(false);
+	const struct seg s[] = {{8, true}};
+
+	(void)state;
+	for (int i = 0; i < 8; i++)
+		add_chain(fd->v, s, 1);
+	fd->refills = 20; /* 28 chains in all, 8 per call */
+	assert_true(virtio_process_queue(&fd->d, 0, handle_refill));
+	assert_int_equal(fd->handled, 8);
+	assert_int_equal(used_idx_of(fd->v), 8);
+	assert_int_equal(fd->irqs, 1); /* the batch done so far is signalled */
+	assert_int_equal(used_flags_of(fd->v), VIRTQ_USED_F_NO_NOTIFY);
+	assert_true(virtio_process_queue(&fd->d, 0, handle_refill));
+	assert_true(virtio_process_queue(&fd->d, 0, handle_refill));
+	assert_int_equal(fd->handled, 24);
+	assert_false(virtio_process_queue(&fd->d, 0, handle_refill));
+	assert_int_equal(fd->handled, 28);
+	assert_int_equal(used_idx_of(fd->v), 28);
+	assert_int_equal(used_flags_of(fd->v), 0);
+	assert_int_equal(fd->irqs, 4);
+	/* Exactly a ring's worth, nothing after it: done, kicks back on. */
+	for (int i = 0; i < 8; i++)
+		add_chain(fd->v, s, 1);
+	assert_false(virtio_process_queue(&fd->d, 0, handle_refill));
+	assert_int_equal(fd->handled, 36);
+	assert_int_equal(used_flags_of(fd->v), 0);
+	fd_free(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1261,6 +1316,7 @@ int main(void)
 	    cmocka_unit_test(test_process_queue_keeps_chains),
 	    cmocka_unit_test(test_process_queue_malformed),
 	    cmocka_unit_test(test_process_queue_closes_race),
+	    cmocka_unit_test(test_process_queue_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

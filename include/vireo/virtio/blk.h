@@ -323,7 +323,9 @@ void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stats *o
 /*
  * Reap finished asynchronous requests, push them and interrupt once: what
  * the I/O thread does when the backend's eventfd fires. Takes d->lock.
+ * Returns true when chains are still waiting in the ring because the queue's
+ * budget ran out (call again after other work, as the I/O thread does).
  */
-void virtio_blk_process_completions(struct virtio_dev *d);
+bool virtio_blk_process_completions(struct virtio_dev *d);
 
 #endif

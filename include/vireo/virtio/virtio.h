@@ -50,8 +50,12 @@ struct virtio_device_ops {
 	void (*config_write)(struct virtio_dev *d, size_t off, const void *buf, size_t len);
 	/* The driver set DRIVER_OK: queues are valid. -1 -> DEVICE_NEEDS_RESET. */
 	int (*activate)(struct virtio_dev *d);
-	/* I/O thread, device lock held: queue q was kicked (chains may be waiting). */
-	void (*queue_notify)(struct virtio_dev *d, unsigned q);
+	/*
+	 * I/O thread, device lock held: queue q was kicked (chains may be
+	 * waiting), or is called back after returning true: it stopped with
+	 * work left (see virtio_process_queue's budget).
+	 */
+	bool (*queue_notify)(struct virtio_dev *d, unsigned q);
 	/* Device reset: I/O has been quiesced; drop all queue and request state. */
 	void (*reset)(struct virtio_dev *d);
 };
@@ -97,8 +101,20 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q);
  * A malformed chain is completed with length 0 without reaching handle();
  * when the ring itself turns out broken, d->needs_reset() is called once.
  * One interrupt at most per batch, as the driver's suppression allows.
+ *
+ * Budget: at most virtio_queue_budget() chains per call. A driver can refill
+ * the ring as fast as the device drains it, and the I/O thread has other
+ * queues to serve; so when the budget is spent with chains still waiting,
+ * this returns true with kicks left off, and the caller returns true to the
+ * I/O thread, which calls it back after the others have had their turn.
  */
 typedef long (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
-void virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);
+bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);
+
+/* Chains per call: one ring's worth, what a driver can post in one go. */
+static inline unsigned virtio_queue_budget(const struct virtq *vq)
+{
+	return vq->size ? vq->size : 1;
+}
 
 #endif
