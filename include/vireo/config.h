@@ -35,7 +35,8 @@ enum optimization {
 /* Name of an optimization as used in --no-NAME and in the stats. */
 extern const char *const optimization_names[OPT_COUNT];
 
-#define CONFIG_MAX_DISKS 8
+#define CONFIG_MAX_DISKS     8
+#define CONFIG_MAX_IOTHREADS 8
 
 struct vm_config {
 	const char *kernel;
@@ -51,6 +52,7 @@ struct vm_config {
 	unsigned nr_disks;
 	bool rng;	     /* --rng: a virtio-rng device */
 	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
+	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */
 };
 
 #define CONFIG_DEFAULT_MEM     (256ull << 20)

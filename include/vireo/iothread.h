@@ -38,6 +38,7 @@ struct iothread_watch {
 };
 
 struct iothread {
+	char name[16]; /* thread name for ps/top/perf ("vireo-io0"); may be empty */
 	int epfd;
 	int wake_fd; /* eventfd: stop request */
 	pthread_t thread;

@@ -85,8 +85,9 @@ struct vm {
 	struct serial serial;
 	struct pci_bus pci;
 	struct irq_routing irq;
-	struct iothread io; /* device work: virtio queues, io_uring completions */
-	bool io_ready;	    /* io initialised (so destroy knows) */
+	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */
+	struct iothread io[CONFIG_MAX_IOTHREADS];
+	unsigned nr_io; /* initialised ones (so destroy knows) */
 	struct virtio_pci *vdev[VM_MAX_VIRTIO];
 	unsigned nr_vdev;
 	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */

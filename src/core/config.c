@@ -49,6 +49,8 @@ void config_usage(FILE *out)
 		"                      a virtio-blk disk (repeatable): read-only, O_DIRECT\n"
 		"  --rng               a virtio-rng device (entropy from getrandom)\n"
 		"  --virtio-console    a virtio-console on stdout; stdin then feeds it, not COM1\n"
+		"  --iothreads N       I/O threads for the virtio devices (default 1, at most 8);\n"
+		"                      device k (disks first, then rng, console) runs on k mod N\n"
 		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
 		"                      ",
 		CONFIG_DEFAULT_CMDLINE);
@@ -78,6 +80,7 @@ enum {
 	O_DISK,
 	O_RNG,
 	O_VIRTIO_CONSOLE,
+	O_IOTHREADS,
 	O_HELP,
 	O_VERSION,
 	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
@@ -89,6 +92,7 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->cmdline = CONFIG_DEFAULT_CMDLINE;
 	cfg->mem_bytes = CONFIG_DEFAULT_MEM;
 	cfg->cpus = 1;
+	cfg->iothreads = 1;
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		cfg->want[i] = i != OPT_PREFAULT;
 }
@@ -105,7 +109,7 @@ static enum config_result bad(const char *fmt, const char *arg)
 static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out)
 {
 	static char no_names[OPT_COUNT][40];
-	struct option opts[16 + OPT_COUNT] = {
+	struct option opts[17 + OPT_COUNT] = {
 	    {"kernel", required_argument, NULL, O_KERNEL},
 	    {"initrd", required_argument, NULL, O_INITRD},
 	    {"cmdline", required_argument, NULL, O_CMDLINE},
@@ -118,10 +122,11 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"disk", required_argument, NULL, O_DISK},
 	    {"rng", no_argument, NULL, O_RNG},
 	    {"virtio-console", no_argument, NULL, O_VIRTIO_CONSOLE},
+	    {"iothreads", required_argument, NULL, O_IOTHREADS},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	};
-	unsigned n = 14;
+	unsigned n = 15;
 	uint64_t v;
 	int c;
 
@@ -187,6 +192,12 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			break;
 		case O_VIRTIO_CONSOLE:
 			cfg->virtio_console = true;
+			break;
+		case O_IOTHREADS:
+			if (!parse_uint(optarg, 1, CONFIG_MAX_IOTHREADS, &v))
+				return bad("--iothreads %s: need a number of I/O threads, 1 to 8",
+					   optarg);
+			cfg->iothreads = (unsigned)v;
 			break;
 		case O_HELP:
 			config_usage(out);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * devices.c -- the PCI bus and the virtio devices on it, as the command line
- * asks: --disk (virtio-blk), --rng, --virtio-console. All of them share one
- * I/O thread; each gets a virtio-pci function on bus 0.
+ * asks: --disk (virtio-blk), --rng, --virtio-console. Each gets a virtio-pci
+ * function on bus 0 and one of the --iothreads I/O threads: device k (in the
+ * order disks, rng, console) runs on thread k mod N, so with as many threads
+ * as devices each device has its own, as QEMU's iothread= gives.
  */
 #include "vireo/util.h"
 #include "vireo/virtio/blk.h"
@@ -25,7 +27,7 @@ static struct virtio_pci *new_vdev(struct vm *vm)
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return NULL;
-	vp->vdev.io = &vm->io;
+	vp->vdev.io = &vm->io[vm->nr_vdev % vm->nr_io];
 	vp->vdev.mem = &vm->mem;
 	vm->vdev[vm->nr_vdev++] = vp;
 	return vp;
@@ -36,7 +38,7 @@ static int attach(struct vm *vm, struct virtio_pci *vp, const char *kind, unsign
 	char name[32];
 
 	snprintf(name, sizeof(name), "virtio-%s%u", kind, index);
-	return virtio_pci_init(vp, vm, &vm->io, vm->active[OPT_IOEVENTFD], name);
+	return virtio_pci_init(vp, vm, vp->vdev.io, vm->active[OPT_IOEVENTFD], name);
 }
 
 static int add_disks(struct vm *vm)
@@ -53,12 +55,27 @@ static int add_disks(struct vm *vm)
 		vp = new_vdev(vm);
 		if (!vp)
 			return -1;
-		if (virtio_blk_create(&vp->vdev, &dc, &vm->io, err, sizeof(err)) < 0) {
+		if (virtio_blk_create(&vp->vdev, &dc, vp->vdev.io, err, sizeof(err)) < 0) {
 			vireo_err("--disk %s: %s", vm->cfg.disks[i], err);
 			return -1;
 		}
 		if (attach(vm, vp, "blk", i) < 0)
 			return -1;
+	}
+	return 0;
+}
+
+static int iothreads_init(struct vm *vm)
+{
+	unsigned n = vm->cfg.iothreads ? vm->cfg.iothreads : 1;
+
+	if (n > CONFIG_MAX_IOTHREADS)
+		n = CONFIG_MAX_IOTHREADS;
+	for (unsigned i = 0; i < n; i++) {
+		vm->nr_io++; /* counted even if it fails: destroy closes what it opened */
+		if (iothread_init(&vm->io[i]) < 0)
+			return -1;
+		snprintf(vm->io[i].name, sizeof(vm->io[i].name), "vireo-io%u", i);
 	}
 	return 0;
 }
@@ -70,9 +87,8 @@ int virtio_devices_init(struct vm *vm)
 	if (pci_bus_init(&vm->pci, &vm->pio) < 0)
 		return -1;
 	irq_routing_init(&vm->irq, vm->vm_fd);
-	if (iothread_init(&vm->io) < 0)
+	if (iothreads_init(vm) < 0)
 		return -1;
-	vm->io_ready = true;
 	if (add_disks(vm) < 0)
 		return -1;
 	if (vm->cfg.rng) {
@@ -95,8 +111,8 @@ int virtio_devices_init(struct vm *vm)
 
 void virtio_devices_destroy(struct vm *vm)
 {
-	if (vm->io_ready)
-		iothread_stop(&vm->io);
+	for (unsigned i = 0; i < vm->nr_io; i++)
+		iothread_stop(&vm->io[i]); /* no handler runs once these return */
 	for (unsigned i = 0; i < vm->nr_vdev; i++) {
 		struct virtio_pci *vp = vm->vdev[i];
 		const struct virtio_device_ops *ops = vp->vdev.ops;
@@ -110,9 +126,9 @@ void virtio_devices_destroy(struct vm *vm)
 		free(vp);
 	}
 	vm->nr_vdev = 0;
-	if (vm->io_ready)
-		iothread_destroy(&vm->io);
-	vm->io_ready = false;
+	for (unsigned i = 0; i < vm->nr_io; i++)
+		iothread_destroy(&vm->io[i]);
+	vm->nr_io = 0;
 	irq_routing_destroy(&vm->irq);
 	pci_bus_destroy(&vm->pci);
 }

@@ -107,10 +107,34 @@ static const char *device_backend(const struct virtio_pci *vp)
 	return vp->vdev.ops->device_id == 2 ? virtio_blk_backend_name(&vp->vdev) : "";
 }
 
+/* Which of vm->io[] runs device vp. */
+static unsigned iothread_of(const struct vm *vm, const struct virtio_pci *vp)
+{
+	return (unsigned)(vp->vdev.io - vm->io);
+}
+
+/*
+ * Per I/O thread: epoll wakeups, and calls back of a queue that used up its
+ * budget (a busy queue sharing the thread with others).
+ */
+static void table_iothreads(FILE *f, const struct vm *vm)
+{
+	fprintf(f, "I/O threads:              %10s %10s  devices\n", "wakeups", "callbacks");
+	for (unsigned i = 0; i < vm->nr_io; i++) {
+		fprintf(f, "  %-23s %10" PRIu64 " %10" PRIu64 " ", vm->io[i].name,
+			vm->io[i].wakeups, vm->io[i].callbacks);
+		for (unsigned d = 0; d < vm->nr_vdev; d++)
+			if (iothread_of(vm, vm->vdev[d]) == i)
+				fprintf(f, " %s", vm->vdev[d]->name);
+		fprintf(f, "\n");
+	}
+}
+
 static void table_devices(FILE *f, const struct vm *vm)
 {
 	if (!vm->nr_vdev)
 		return;
+	table_iothreads(f, vm);
 	fprintf(f, "virtio devices, by queue: %10s %10s %10s %10s %9s %12s\n", "kicks", "requests",
 		"irqs", "irqs-saved", "malformed", "bytes");
 	for (unsigned i = 0; i < vm->nr_vdev; i++) {
@@ -269,9 +293,9 @@ static void json_devices(FILE *f, const struct vm *vm)
 		fprintf(f, ", \"backend\": ");
 		json_str(f, device_backend(vp));
 		fprintf(f,
-			", \"status\": %u, \"msix_raised\": %" PRIu64 ", \"msix_held\": %" PRIu64
-			", \"queues\": [",
-			vp->vdev.status, vp->msix.raised, vp->msix.held);
+			", \"iothread\": %u, \"status\": %u, \"msix_raised\": %" PRIu64
+			", \"msix_held\": %" PRIu64 ", \"queues\": [",
+			iothread_of(vm, vp), vp->vdev.status, vp->msix.raised, vp->msix.held);
 		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
 			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
 
@@ -288,6 +312,14 @@ static void json_devices(FILE *f, const struct vm *vm)
 		fprintf(f, "}");
 	}
 	fprintf(f, "%s},\n", vm->nr_vdev ? "\n  " : "");
+	fprintf(f, "  \"iothreads\": [");
+	for (unsigned i = 0; i < vm->nr_io; i++) {
+		fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(f, vm->io[i].name);
+		fprintf(f, ", \"wakeups\": %" PRIu64 ", \"callbacks\": %" PRIu64 "}",
+			vm->io[i].wakeups, vm->io[i].callbacks);
+	}
+	fprintf(f, "%s],\n", vm->nr_io ? "\n  " : "");
 }
 
 static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)

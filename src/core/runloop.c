@@ -178,14 +178,15 @@ int vm_run(struct vm *vm)
 	if (block_signals(vm) < 0)
 		return 2;
 	/* Device work first, so no doorbell of a running vCPU goes unheard. */
-	if (vm->io_ready && iothread_start(&vm->io) < 0)
-		return 2;
+	for (unsigned i = 0; i < vm->nr_io; i++)
+		if (iothread_start(&vm->io[i]) < 0)
+			return 2;
 	console_raw_begin();
 	if (start_vcpus(vm) == 0)
 		control_loop(vm);
 	stop_vcpus(vm);
-	if (vm->io_ready)
-		iothread_stop(&vm->io);
+	for (unsigned i = 0; i < vm->nr_io; i++)
+		iothread_stop(&vm->io[i]);
 	console_raw_end();
 	return vm->exit_status;
 }

@@ -108,7 +108,7 @@ static void *iothread_main(void *arg)
 		}
 		pthread_mutex_lock(&t->lock);
 		go_on = run_round(t, ev, n);
-		t->wakeups++;
+		t->wakeups += go_on; /* the stop request is not a wakeup for work */
 		pthread_mutex_unlock(&t->lock);
 		if (!go_on)
 			return NULL;
@@ -130,6 +130,8 @@ int iothread_start(struct iothread *t)
 		vireo_perror("cannot start I/O thread");
 		return -1;
 	}
+	if (t->name[0])
+		pthread_setname_np(t->thread, t->name); /* only cosmetic: errors ignored */
 	t->running = true;
 	return 0;
 }

@@ -72,6 +72,8 @@ expect "--cpus 0" 2 "at least 1" -- "$VIREO" run --kernel "$ELF" --cpus 0
 expect "--cpus garbage" 2 "at least 1" -- "$VIREO" run --kernel "$ELF" --cpus two
 expect "--cpus beyond the MP table" 2 "at most 254" -- "$VIREO" run --kernel "$ELF" --cpus 300
 expect "--timeout 0" 2 "--timeout" -- "$VIREO" run --kernel "$ELF" --timeout 0
+expect "--iothreads 0" 2 "1 to 8" -- "$VIREO" run --kernel "$ELF" --iothreads 0
+expect "--iothreads 9" 2 "1 to 8" -- "$VIREO" run --kernel "$ELF" --iothreads 9
 expect "no /dev/kvm" 2 "no such device" -- env VIREO_KVM_DEV="$tmp/kvm-missing" "$VIREO" run --kernel "$ELF"
 
 if [ -e /dev/kvm ]; then

@@ -143,6 +143,26 @@ rng() {
 	want_success && want_stat '.devices["virtio-rng0"].queues[0].bytes' -ge 4096
 }
 
+# --iothreads 2: blk on thread 0, rng on thread 1; each workload wakes only
+# its own device's thread, and the data is right.
+iothreads() {
+	local d
+	d=$(new_disk iothreads.img 16M)
+	boot iot-blk --kernel "$BZ" --disk "$d" --rng --iothreads 2 \
+		--cmdline "test=blk-verify seed=$SEED timeout_ms=60000"
+	want_success || return 1
+	holds_pattern "$d" "$SEED" $((16 << 20)) || fail "host file does not hold the pattern"
+	want_stat '.iothreads | length' -eq 2 &&
+		want_stat '.devices["virtio-blk0"].iothread' -eq 0 &&
+		want_stat '.devices["virtio-rng0"].iothread' -eq 1 &&
+		want_stat '.iothreads[0].wakeups' -ge 1 &&
+		want_stat '.iothreads[1].wakeups' -eq 0 || return 1
+	boot iot-rng --kernel "$BZ" --disk "$d" --rng --iothreads 2 --cmdline "test=rng count=4096"
+	want_success && want_stat '.devices["virtio-rng0"].queues[0].bytes' -ge 4096 &&
+		want_stat '.iothreads[0].wakeups' -eq 0 &&
+		want_stat '.iothreads[1].wakeups' -ge 1
+}
+
 console() {
 	out=$tmp/vcon.out json=$tmp/vcon.json
 	printf 'ping' | "$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" --kernel "$BZ" \
@@ -163,4 +183,5 @@ case_run "blk-bad: malformed chains, VMM lives" blk_bad
 case_run "FLUSH survives SIGKILL" blk_flush_survives_sigkill
 case_run "synchronous backend" blk_sync_backend
 case_run "virtio-rng" rng
+case_run "--iothreads 2: each device on its own thread" iothreads
 case_run "virtio-console" console

@@ -84,6 +84,7 @@ static void test_defaults(void **state)
 	assert_null(p.cfg.stats_json);
 	assert_false(p.cfg.quiet);
 	assert_int_equal(p.cfg.timeout_s, 0);
+	assert_int_equal(p.cfg.iothreads, 1);
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		assert_int_equal(p.cfg.want[i], i != OPT_PREFAULT);
 }
@@ -204,6 +205,24 @@ static void test_timeout(void **state)
 	expect_error(&p, "--timeout 5s");
 	PARSE(&p, "run", "--kernel", "k", "--timeout", "-3");
 	expect_error(&p, "--timeout");
+}
+
+static void test_iothreads(void **state)
+{
+	static const char *const bad[] = {"0", "9", "", "two", "-1", "2x"};
+	struct parsed p;
+
+	(void)state;
+	PARSE(&p, "run", "--kernel", "k", "--iothreads", "1");
+	expect_ok(&p);
+	assert_int_equal(p.cfg.iothreads, 1);
+	PARSE(&p, "run", "--kernel", "k", "--iothreads", "8");
+	expect_ok(&p);
+	assert_int_equal(p.cfg.iothreads, 8);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		PARSE(&p, "run", "--kernel", "k", "--iothreads", bad[i]);
+		expect_error(&p, "--iothreads");
+	}
 }
 
 static void test_no_optimization_each(void **state)
@@ -347,6 +366,7 @@ int main(void)
 	    cmocka_unit_test(test_mem),
 	    cmocka_unit_test(test_cpus),
 	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_iothreads),
 	    cmocka_unit_test(test_no_optimization_each),
 	    cmocka_unit_test(test_optimization_names),
 	    cmocka_unit_test(test_prefault_then_no_prefault),

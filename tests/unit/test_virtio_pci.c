@@ -39,13 +39,13 @@ static struct rig *rig_new(void)
 	r->vm.mem = r->f.m;
 	assert_int_equal(pci_bus_init(&r->vm.pci, &r->vm.pio), 0);
 	irq_routing_init(&r->vm.irq, -1);
-	assert_int_equal(iothread_init(&r->vm.io), 0);
-	r->vm.io_ready = true;
+	assert_int_equal(iothread_init(&r->vm.io[0]), 0);
+	r->vm.nr_io = 1;
 	r->vp = calloc(1, sizeof(*r->vp));
 	r->vm.vdev[r->vm.nr_vdev++] = r->vp;
 	virtio_rng_setup(&r->vp->vdev);
-	assert_int_equal(virtio_pci_init(r->vp, &r->vm, &r->vm.io, false, "virtio-rng0"), 0);
-	assert_int_equal(iothread_start(&r->vm.io), 0);
+	assert_int_equal(virtio_pci_init(r->vp, &r->vm, &r->vm.io[0], false, "virtio-rng0"), 0);
+	assert_int_equal(iothread_start(&r->vm.io[0]), 0);
 	r->bar = r->vp->bar;
 	return r;
 }
