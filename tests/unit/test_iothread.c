@@ -13,11 +13,11 @@
 
 struct watch_state {
 	int fd;
-	unsigned calls;	  /* atomic: written by the I/O thread */
-	uint64_t counts;  /* sum of the counts passed in */
-	uint64_t first;	  /* the count of the first call */
-	bool always_more; /* the handler says it has work left, every time */
-	int poke_fd;	  /* signalled from the first call (-1: none) */
+	unsigned calls;		      /* atomic: written by the I/O thread */
+	uint64_t counts;	      /* sum of the counts passed in */
+	uint64_t first;		      /* the count of the first call */
+	bool always_more;	      /* the handler says it has work left, every time */
+	int poke_fd;		      /* signalled from the first call (-1: none) */
 	unsigned other_calls_at_poke; /* calls of the busy watch when the other ran */
 	struct watch_state *busy;     /* the busy watch, read when this one runs */
 };
