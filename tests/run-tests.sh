@@ -3,7 +3,7 @@
 #
 # Three kinds of tests, all run from the repository root:
 #  - unit tests: build/tests/test_* (cmocka, no KVM), read through TAP output;
-#  - script tests: tests/cli/*.sh, tests/qemu/*.sh, tests/fuzz/run-fuzz-smoke.sh
+#  - script tests: tests/style/*.sh, tests/cli/*.sh, tests/qemu/*.sh, tests/fuzz/run-fuzz-smoke.sh
 #    (a short libFuzzer run, FUZZ_TIME seconds per target, default 10),
 #    tests/guest/*.sh, tests/linux/boot-*.sh. A
 #    script prints one line per case, "PASS: name", "FAIL: name: why" or
@@ -191,7 +191,7 @@ export FUZZ_TIME=${FUZZ_TIME:-10}
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
 done
-for t in tests/cli/*.sh tests/qemu/*.sh tests/fuzz/run-fuzz-smoke.sh; do
+for t in tests/style/*.sh tests/cli/*.sh tests/qemu/*.sh tests/fuzz/run-fuzz-smoke.sh; do
 	[ -x "$t" ] && run_script "$t"
 done
 # The scripts that need KVM.
