@@ -8,7 +8,7 @@
 # kvm_amd there, mounts the host's / read-write over virtio-9p, chroots into it
 # (with its own /proc, /sys, devtmpfs /dev with /dev/kvm, and tmpfs /tmp and
 # /run) and runs CMD as root with the repository root as the working
-# directory, stdin /dev/null, the host's VIREO_* variables, and
+# directory, stdin /dev/null, the host's exported VIREO and VIREO_* variables, and
 # VIREO_EMU_KVM=1. CMD's stdout and stderr come back, merged, on this
 # script's stdout; its exit status is this script's.
 #
@@ -199,7 +199,7 @@ job=$(mktemp -d "$jobs_dir/job.XXXXXX")
 	echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 	while IFS= read -r v; do
 		printf 'export %s=%q\n' "$v" "${!v}"
-	done < <(compgen -v | grep -E '^VIREO_' || true)
+	done < <(compgen -e | grep -E '^VIREO(_|$)' || true)
 	printf 'cd %q || exit 125\n' "$root"
 	if [[ $# -gt 0 ]]; then
 		printf 'exec'
