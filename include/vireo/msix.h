@@ -57,6 +57,9 @@ void msix_pba_io(void *m, uint64_t offset, uint8_t *data, unsigned len, bool is_
 /* The guest wrote config space: react to enable/function-mask changes. */
 void msix_config_written(struct msix *m, unsigned off, unsigned len);
 
+/* The guest enabled MSI-X (then the device must not use INTx). */
+bool msix_enabled(const struct msix *m);
+
 /* Raise `vector` (any thread). Ignored for MSIX_NO_VECTOR or out of range. */
 void msix_notify(struct msix *m, unsigned vector);
 

@@ -42,11 +42,12 @@
 #define PCI_INTERRUPT_LINE	0x3c
 #define PCI_INTERRUPT_PIN	0x3d
 
-#define PCI_COMMAND_MEMORY  0x2
-#define PCI_COMMAND_MASTER  0x4
-#define PCI_STATUS_CAP_LIST 0x10
-#define PCI_CAP_ID_MSIX	    0x11
-#define PCI_CAP_ID_VNDR	    0x09
+#define PCI_COMMAND_MEMORY	 0x2
+#define PCI_COMMAND_MASTER	 0x4
+#define PCI_COMMAND_INTX_DISABLE 0x400
+#define PCI_STATUS_CAP_LIST	 0x10
+#define PCI_CAP_ID_MSIX		 0x11
+#define PCI_CAP_ID_VNDR		 0x09
 
 struct pci_device;
 
@@ -95,6 +96,13 @@ unsigned pci_device_add_cap(struct pci_device *d, const void *cap, unsigned len)
 
 /* Put the device in the first free slot of bus 0; returns the slot or -1. */
 int pci_bus_add(struct pci_bus *b, struct pci_device *d);
+
+/*
+ * The IRQ of INTA# of the device in `slot`: 10, 11, 5, 9 in turn (the PCI
+ * interrupt links of a PC; free of vireo's ISA devices), below 16 so both
+ * the PICs and the IOAPIC see it.
+ */
+unsigned pci_intx_irq(unsigned slot);
 
 /* Hand out [size] bytes of the MMIO hole, size-aligned; 0 when exhausted. */
 uint64_t pci_alloc_mmio(struct pci_bus *b, uint64_t size);

@@ -276,10 +276,8 @@ static int load_initrd(struct vm *vm)
 
 static int setup_boot(struct vm *vm)
 {
-	uint8_t mp[4096 + MPTABLE_MAX_CPUS * 20];
 	struct boot_info bi;
 	char err[256];
-	size_t mplen;
 
 	if (kernel_load(&vm->kernel, &vm->mem, err, sizeof(err)) < 0) {
 		vireo_err("kernel %s: %s", vm->cfg.kernel, err);
@@ -297,10 +295,31 @@ static int setup_boot(struct vm *vm)
 		vireo_err("%s", err);
 		return -1;
 	}
-	mplen = mptable_build(mp, sizeof(mp), MPTABLE_ADDR, vm->cfg.cpus);
-	if (boot_write_gdt_and_page_tables(&vm->mem) < 0 || mplen == 0 ||
-	    !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), mp, mplen)) {
+	if (boot_write_gdt_and_page_tables(&vm->mem) < 0) {
 		vireo_err("cannot write boot tables into guest memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* After the devices: the MP table describes their INTx lines too. */
+static int write_mptable(struct vm *vm)
+{
+	uint8_t mp[4096 + MPTABLE_MAX_CPUS * 20];
+	struct mp_pci_intx intx[MPTABLE_MAX_PCI_INTX];
+	unsigned n = 0;
+	size_t mplen;
+
+	for (unsigned slot = 0; slot < PCI_MAX_DEVICES && n < MPTABLE_MAX_PCI_INTX; slot++) {
+		const struct pci_device *d = vm->pci.dev[slot];
+
+		if (d && d->cfg[PCI_INTERRUPT_PIN])
+			intx[n++] = (struct mp_pci_intx){.slot = (uint8_t)slot,
+							 .irq = d->cfg[PCI_INTERRUPT_LINE]};
+	}
+	mplen = mptable_build(mp, sizeof(mp), MPTABLE_ADDR, vm->cfg.cpus, intx, n);
+	if (mplen == 0 || !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), mp, mplen)) {
+		vireo_err("cannot write the MP table into guest memory");
 		return -1;
 	}
 	return 0;
@@ -314,7 +333,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
 		return -1;
 	if (create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0)
 		return -1;
-	if (platform_devices_init(vm) < 0 || virtio_devices_init(vm) < 0)
+	if (platform_devices_init(vm) < 0 || virtio_devices_init(vm) < 0 || write_mptable(vm) < 0)
 		return -1;
 	return vcpus_create(vm);
 }

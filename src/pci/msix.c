@@ -24,6 +24,11 @@ static uint16_t ctrl(const struct msix *m)
 	return pci_cfg_read16(m->pci, m->cap + 2);
 }
 
+bool msix_enabled(const struct msix *m)
+{
+	return m->pci && (ctrl(m) & MSIX_CTRL_ENABLE);
+}
+
 static bool vector_masked(const struct msix *m, unsigned v)
 {
 	uint16_t c = ctrl(m);

@@ -104,6 +104,13 @@ int pci_bus_add(struct pci_bus *b, struct pci_device *d)
 	return -1;
 }
 
+unsigned pci_intx_irq(unsigned slot)
+{
+	static const uint8_t link_irq[] = {10, 11, 5, 9};
+
+	return link_irq[slot % ARRAY_SIZE(link_irq)];
+}
+
 /* The device the latched address selects, or NULL (bus != 0, function != 0, empty slot). */
 static struct pci_device *selected(const struct pci_bus *b, unsigned *reg)
 {

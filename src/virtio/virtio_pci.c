@@ -118,21 +118,32 @@ static void device_reset(struct virtio_pci *vp)
 	queue_defaults(vp);
 }
 
+/*
+ * Interrupt the driver (lock held): the ISR bit for an INTx driver to read,
+ * and the MSI-X vector, or INTx while the driver has MSI-X off.
+ */
+static void signal_driver(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
+{
+	vp->isr |= isr_bit;
+	if (msix_enabled(&vp->msix))
+		msix_notify(&vp->msix, vector);
+	else
+		intx_raise(&vp->intx);
+}
+
 static void set_needs_reset(struct virtio_dev *d)
 {
 	struct virtio_pci *vp = d->transport;
 
 	d->status |= VIRTIO_STATUS_NEEDS_RESET;
-	vp->isr |= 2; /* configuration change */
-	msix_notify(&vp->msix, vp->msix_config);
+	signal_driver(vp, 2 /* configuration change */, vp->msix_config);
 }
 
 static void raise_irq(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_pci *vp = d->transport;
 
-	vp->isr |= 1;
-	msix_notify(&vp->msix, vp->q[q].msix_vector);
+	signal_driver(vp, 1 /* used buffers */, vp->q[q].msix_vector);
 }
 
 /* DRIVER_OK: check and adopt every enabled queue, then start the device. */
@@ -382,6 +393,22 @@ static bool kicked(void *opaque, uint64_t count)
 	return more;
 }
 
+/*
+ * The guest EOI'd our INTx: KVM lowered the line. Still pending (the ISR
+ * not read yet, or set again since)? Then raise it again: it is level.
+ */
+static bool intx_eoi(void *opaque, uint64_t count)
+{
+	struct virtio_pci *vp = opaque;
+
+	(void)count;
+	pthread_mutex_lock(&vp->vdev.lock);
+	if (vp->isr && !msix_enabled(&vp->msix))
+		intx_raise(&vp->intx);
+	pthread_mutex_unlock(&vp->vdev.lock);
+	return false;
+}
+
 /* --- set-up ------------------------------------------------------------ */
 
 /*
@@ -517,6 +544,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 	struct virtio_dev *d = &vp->vdev;
 	const struct virtio_device_ops *ops = d->ops;
 	unsigned nvec = ops->num_queues + 1;
+	int slot;
 
 	snprintf(vp->name, sizeof(vp->name), "%s", name);
 	vp->vm_fd = vm->vm_fd;
@@ -544,7 +572,14 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 	add_virtio_caps(vp);
 	if (msix_init(&vp->msix, &vp->pci, &vm->irq, vm->vm_fd, nvec, 0, VPCI_MSIX_TABLE_OFF,
 		      VPCI_MSIX_PBA_OFF) < 0 ||
-	    add_regions(vp, vm) < 0 || pci_bus_add(&vm->pci, &vp->pci) < 0)
+	    add_regions(vp, vm) < 0)
+		return -1;
+	slot = pci_bus_add(&vm->pci, &vp->pci);
+	if (slot < 0)
+		return -1;
+	/* Without INTx (no resampling irqfd) the device still works with MSI-X. */
+	if (intx_init(&vp->intx, &vp->pci, vm->vm_fd, pci_intx_irq((unsigned)slot)) == 0 &&
+	    vp->intx.resamplefd >= 0 && iothread_add(io, vp->intx.resamplefd, intx_eoi, vp) < 0)
 		return -1;
 
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
@@ -567,5 +602,6 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 		if (vp->q[q].kick_fd >= 0)
 			close(vp->q[q].kick_fd);
 	msix_destroy(&vp->msix);
+	intx_destroy(&vp->intx, vp->vm_fd);
 	pthread_mutex_destroy(&vp->vdev.lock);
 }

@@ -212,9 +212,11 @@ static void test_request_round_trip(void **state)
 	assert_int_equal(r->vp->vdev.vq[0].stats.requests, 1);
 	assert_int_equal(r->vp->vdev.vq[0].stats.bytes, 64);
 	pthread_mutex_unlock(&r->vp->vdev.lock);
-	/* MSI-X is not enabled: the interrupt waits in the PBA. */
-	assert_int_equal(r->vp->msix.held, 1);
-	assert_int_equal(r->vp->msix.pending, 1u << 1);
+	/* MSI-X is not enabled: the interrupt is INTx, and the ISR says why. */
+	assert_int_equal(r->vp->msix.held + r->vp->msix.raised, 0);
+	assert_int_equal(r->vp->intx.raised, 1);
+	assert_int_equal(rd(r, VPCI_ISR_OFF, 1), 1);
+	assert_int_equal(rd(r, VPCI_ISR_OFF, 1), 0); /* reading cleared it */
 	rig_free(r);
 }
 
@@ -280,6 +282,57 @@ static void test_pci_cfg_window(void **state)
 	rig_free(r);
 }
 
+/* Raise queue 0's interrupt as the device does (lock held). */
+static void raise_q0(struct rig *r)
+{
+	pthread_mutex_lock(&r->vp->vdev.lock);
+	r->vp->vdev.raise_irq(&r->vp->vdev, 0);
+	pthread_mutex_unlock(&r->vp->vdev.lock);
+}
+
+/*
+ * INTx: pin A on the IRQ pci_intx_irq() gives slot 1, used while MSI-X is
+ * off, silenced by COMMAND.INTX_DISABLE, and never used once MSI-X is on.
+ */
+static void test_intx(void **state)
+{
+	struct rig *r = rig_new();
+	unsigned cap = cfg_rd(r, 0x34, 1), msix = 0;
+
+	(void)state;
+	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_PIN, 1), 1);
+	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_LINE, 1), pci_intx_irq(1));
+	assert_int_equal(r->vp->intx.irq, 11);
+	cfg_wr(r, PCI_INTERRUPT_LINE, 0x42, 1); /* the guest's scratch byte */
+	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_LINE, 1), 0x42);
+	assert_int_equal(r->vp->intx.irq, 11); /* the wiring does not move */
+
+	raise_q0(r);
+	assert_int_equal(r->vp->intx.raised, 1);
+	assert_int_equal(rd(r, VPCI_ISR_OFF, 1), 1);
+
+	cfg_wr(r, PCI_COMMAND, cfg_rd(r, PCI_COMMAND, 2) | PCI_COMMAND_INTX_DISABLE, 2);
+	assert_true(cfg_rd(r, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
+	raise_q0(r);
+	assert_int_equal(r->vp->intx.raised, 1);
+	assert_int_equal(rd(r, VPCI_ISR_OFF, 1), 1); /* the ISR still says it */
+	cfg_wr(r, PCI_COMMAND, cfg_rd(r, PCI_COMMAND, 2) & ~PCI_COMMAND_INTX_DISABLE, 2);
+
+	for (; cap; cap = cfg_rd(r, cap + 1, 1))
+		if (cfg_rd(r, cap, 1) == PCI_CAP_ID_MSIX)
+			msix = cap;
+	assert_int_not_equal(msix, 0);
+	cfg_wr(r, msix + 2, cfg_rd(r, msix + 2, 2) | 0x8000, 2); /* MSI-X enable */
+	raise_q0(r); /* queue 0 has no vector yet: no interrupt at all */
+	assert_int_equal(r->vp->intx.raised + r->vp->msix.held + r->vp->msix.raised, 1);
+	wr(r, 0x16, 0, 2);
+	wr(r, 0x1a, 1, 2); /* queue 0 -> vector 1 */
+	raise_q0(r);
+	assert_int_equal(r->vp->intx.raised, 1);
+	assert_int_equal(r->vp->msix.held + r->vp->msix.raised, 1);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +342,7 @@ int main(void)
 	    cmocka_unit_test(test_request_round_trip),
 	    cmocka_unit_test(test_isr_and_devcfg_bounds),
 	    cmocka_unit_test(test_pci_cfg_window),
+	    cmocka_unit_test(test_intx),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

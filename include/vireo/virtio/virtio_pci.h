@@ -15,6 +15,7 @@
 #define VIREO_VIRTIO_PCI_H
 
 #include "vireo/bus.h"
+#include "vireo/intx.h"
 #include "vireo/msix.h"
 #include "vireo/pci.h"
 #include "vireo/virtio/virtio.h"
@@ -48,7 +49,8 @@ struct virtio_pci {
 	struct virtio_dev vdev;
 	struct pci_device pci;
 	struct msix msix;
-	char name[32]; /* e.g. "virtio-blk0" */
+	struct pci_intx intx; /* used while the driver has MSI-X off */
+	char name[32];	      /* e.g. "virtio-blk0" */
 	char region_name[3][48];
 	uint64_t bar;
 	bool ioeventfd;

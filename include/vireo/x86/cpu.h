@@ -74,12 +74,21 @@ uint32_t cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned vcpu_id,
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid_entry2 *e, unsigned n, uint32_t function,
 				    uint32_t index);
 
+/* INTA# of the PCI device in `slot` of bus 0 is wired to IOAPIC pin `irq`. */
+struct mp_pci_intx {
+	uint8_t slot;
+	uint8_t irq; /* < 16: that ISA IRQ is then left out (it is the PCI line) */
+};
+
 /*
- * Build an MP floating pointer and configuration table for ncpus CPUs, as
- * they will sit at guest physical `base`, into buf. Returns the bytes used,
- * or 0 when buf is too small.
+ * Build an MP floating pointer and configuration table for ncpus CPUs and
+ * the npci PCI interrupt lines, as they will sit at guest physical `base`,
+ * into buf. Returns the bytes used, or 0 when buf is too small.
  */
-size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus);
+size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
+		     const struct mp_pci_intx *pci, unsigned npci);
+
+#define MPTABLE_MAX_PCI_INTX 32
 
 /* Largest ncpus an MP table (one 8-bit APIC ID space, IOAPIC after the CPUs) allows. */
 #define MPTABLE_MAX_CPUS 254

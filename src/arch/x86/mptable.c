@@ -6,6 +6,12 @@
  * IOAPIC is and how ISA IRQs reach it. ISA IRQ n goes to IOAPIC pin n, which
  * is what KVM's default GSI routing does; LINT0 is ExtINT (the 8259) and
  * LINT1 NMI, as on a PC.
+ *
+ * PCI INTx: bus 0 is MP bus 0 (Linux looks PCI interrupts up by PCI bus
+ * number = MP bus ID), ISA is bus 1. Each device's INTA# gets an entry to
+ * its IOAPIC pin, level-triggered and active high (what KVM's IOAPIC and the
+ * resampling irqfd implement), and the ISA entry for that pin is left out,
+ * as SeaBIOS does, so the pin is not also described as an edge ISA IRQ.
  */
 #include "vireo/util.h"
 #include "vireo/x86/cpu.h"
@@ -83,7 +89,10 @@ _Static_assert(sizeof(struct mpf_intel) == 16, "MP floating pointer is 16 bytes"
 _Static_assert(sizeof(struct mpc_table) == 44, "MP table header is 44 bytes");
 _Static_assert(sizeof(struct mpc_cpu) == 20, "MP processor entry is 20 bytes");
 
-#define ISA_IRQS 16
+#define ISA_IRQS     16
+#define PCI_BUS_ID   0
+#define ISA_BUS_ID   1
+#define MP_IRQ_LEVEL 0x0f /* irqflag: trigger level (3 << 2), polarity active high (3) */
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -95,11 +104,30 @@ static uint8_t checksum(const void *p, size_t len)
 	return (uint8_t)-sum;
 }
 
-static size_t table_size(unsigned ncpus)
+/* Is ISA IRQ `irq` a PCI line instead? */
+static bool pci_owns(unsigned irq, const struct mp_pci_intx *pci, unsigned npci)
+{
+	for (unsigned i = 0; i < npci; i++)
+		if (pci[i].irq == irq)
+			return true;
+	return false;
+}
+
+static unsigned isa_entries(const struct mp_pci_intx *pci, unsigned npci)
+{
+	unsigned n = 0;
+
+	for (unsigned irq = 0; irq < ISA_IRQS; irq++)
+		n += !pci_owns(irq, pci, npci);
+	return n;
+}
+
+static size_t table_size(unsigned ncpus, const struct mp_pci_intx *pci, unsigned npci)
 {
 	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
-	       ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
-	       (ISA_IRQS + 2) * sizeof(struct mpc_intsrc);
+	       ncpus * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus) +
+	       sizeof(struct mpc_ioapic) +
+	       (isa_entries(pci, npci) + npci + 2) * sizeof(struct mpc_intsrc);
 }
 
 /* Append one entry at *pos, counting it. */
@@ -110,9 +138,10 @@ static void put(uint8_t *buf, size_t *pos, uint16_t *count, const void *e, size_
 	(*count)++;
 }
 
-size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus)
+size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
+		     const struct mp_pci_intx *pci, unsigned npci)
 {
-	size_t need = table_size(ncpus), pos = sizeof(struct mpf_intel) + sizeof(struct mpc_table);
+	size_t need, pos = sizeof(struct mpf_intel) + sizeof(struct mpc_table);
 	const size_t table = sizeof(struct mpf_intel);
 	struct mpf_intel mpf = {.signature = "_MP_", .length = 1, .specification = MPC_SPEC_REV};
 	struct mpc_table mpc = {.signature = "PCMP",
@@ -123,7 +152,13 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus)
 	const uint8_t ioapic_id = (uint8_t)ncpus;
 	uint16_t count = 0;
 
-	if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS || len < need)
+	if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS || npci > MPTABLE_MAX_PCI_INTX)
+		return 0;
+	for (unsigned i = 0; i < npci; i++)
+		if (pci[i].slot >= 32)
+			return 0;
+	need = table_size(ncpus, pci, npci);
+	if (len < need)
 		return 0;
 	memset(buf, 0, need);
 	for (unsigned i = 0; i < ncpus; i++) {
@@ -135,7 +170,9 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus)
 				      .featureflag = 0x201}; /* FPU, APIC */
 		put(buf, &pos, &count, &cpu, sizeof(cpu));
 	}
-	struct mpc_bus isa = {.type = MP_BUS, .busid = 0, .bustype = "ISA   "};
+	struct mpc_bus pcibus = {.type = MP_BUS, .busid = PCI_BUS_ID, .bustype = "PCI   "};
+	struct mpc_bus isa = {.type = MP_BUS, .busid = ISA_BUS_ID, .bustype = "ISA   "};
+	put(buf, &pos, &count, &pcibus, sizeof(pcibus));
 	put(buf, &pos, &count, &isa, sizeof(isa));
 	struct mpc_ioapic ioapic = {.type = MP_IOAPIC,
 				    .apicid = ioapic_id,
@@ -146,10 +183,24 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus)
 	for (uint8_t irq = 0; irq < ISA_IRQS; irq++) {
 		struct mpc_intsrc src = {.type = MP_INTSRC,
 					 .irqtype = MP_IRQ_INT,
-					 .srcbus = 0,
+					 .srcbus = ISA_BUS_ID,
 					 .srcbusirq = irq,
 					 .dstapic = ioapic_id,
 					 .dstirq = irq};
+
+		if (!pci_owns(irq, pci, npci))
+			put(buf, &pos, &count, &src, sizeof(src));
+	}
+	for (unsigned i = 0; i < npci; i++) {
+		struct mpc_intsrc src = {.type = MP_INTSRC,
+					 .irqtype = MP_IRQ_INT,
+					 .irqflag = MP_IRQ_LEVEL,
+					 .srcbus = PCI_BUS_ID,
+					 .srcbusirq =
+					     (uint8_t)(pci[i].slot << 2), /* pin INTA# = 0 */
+					 .dstapic = ioapic_id,
+					 .dstirq = pci[i].irq};
+
 		put(buf, &pos, &count, &src, sizeof(src));
 	}
 	struct mpc_intsrc lint0 = {

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * intx.h -- legacy INTx (pin INTA#) of a PCI device, for drivers that do not
+ * enable MSI-X (Linux with pci=nomsi, older or simpler guests).
+ *
+ * INTx is level-triggered: the line must stay up while the device has an
+ * interrupt pending. vireo gives each line an irqfd with a resample eventfd
+ * (KVM_IRQFD_FLAG_RESAMPLE): a write to the irqfd raises the line and KVM
+ * keeps it up until the guest's EOI; then KVM lowers it and signals the
+ * resample eventfd, and the device raises it again if it still has an
+ * interrupt pending (virtio: its ISR not yet read). Neither the interrupt
+ * nor the EOI exits to userspace.
+ *
+ * The line's IRQ comes from pci_intx_irq() (one place for the numbers); it
+ * is below 16, so the 8259 PICs and the IOAPIC both see it (KVM's default
+ * GSI routing), and the MP table describes it for IOAPIC-mode guests.
+ */
+#ifndef VIREO_INTX_H
+#define VIREO_INTX_H
+
+#include "vireo/pci.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pci_intx {
+	struct pci_device *pci;
+	unsigned irq; /* GSI and PCI_INTERRUPT_LINE; 0 when the device has no INTx */
+	int irqfd;    /* -1 without KVM (tests): raises are only counted */
+	int resamplefd; /* KVM signals it at the guest's EOI: the owner watches it */
+	uint64_t raised; /* line raises sent (first raise and re-raises after EOI) */
+};
+
+/*
+ * Give pci INTA# on `irq`: interrupt pin and line registers, and with a VM
+ * (vm_fd >= 0) an irqfd with resampling. 0, or -1 with a message (then the
+ * device has no INTx: pin 0).
+ */
+int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned irq);
+void intx_destroy(struct pci_intx *x, int vm_fd);
+
+/* Raise the line (any thread), unless the guest set COMMAND.INTX_DISABLE. */
+void intx_raise(struct pci_intx *x);
+
+#endif

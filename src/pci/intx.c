@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * intx.c -- legacy INTx through a resampling irqfd (see intx.h).
+ */
+#include "vireo/intx.h"
+#include "vireo/util.h"
+
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static void no_intx(struct pci_intx *x)
+{
+	x->pci->cfg[PCI_INTERRUPT_PIN] = 0;
+	x->pci->cfg[PCI_INTERRUPT_LINE] = 0;
+	x->pci->wmask[PCI_INTERRUPT_LINE] = 0;
+	x->irq = 0;
+}
+
+int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned irq)
+{
+	struct kvm_irqfd req = {.gsi = irq, .flags = KVM_IRQFD_FLAG_RESAMPLE};
+
+	*x = (struct pci_intx){.pci = pci, .irq = irq, .irqfd = -1, .resamplefd = -1};
+	pci->cfg[PCI_INTERRUPT_PIN] = 1; /* INTA# */
+	pci->cfg[PCI_INTERRUPT_LINE] = (uint8_t)irq;
+	pci->wmask[PCI_INTERRUPT_LINE] = 0xff; /* firmware's scratch byte: the guest may write it */
+	/* The guest turns INTx off while it uses MSI-X (PCI 3.0 command bit 10). */
+	pci->wmask[PCI_COMMAND + 1] |= PCI_COMMAND_INTX_DISABLE >> 8;
+	if (vm_fd < 0)
+		return 0;
+	x->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	x->resamplefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	req.fd = (uint32_t)x->irqfd;
+	req.resamplefd = (uint32_t)x->resamplefd;
+	if (x->irqfd < 0 || x->resamplefd < 0 || ioctl(vm_fd, KVM_IRQFD, &req) < 0) {
+		vireo_perror("%s: INTx irqfd on IRQ %u (the device offers MSI-X only)", pci->name,
+			     irq);
+		intx_destroy(x, -1);
+		no_intx(x);
+		return -1;
+	}
+	return 0;
+}
+
+void intx_destroy(struct pci_intx *x, int vm_fd)
+{
+	if (vm_fd >= 0 && x->irqfd >= 0) {
+		struct kvm_irqfd req = {
+		    .fd = (uint32_t)x->irqfd, .gsi = x->irq, .flags = KVM_IRQFD_FLAG_DEASSIGN};
+
+		ioctl(vm_fd, KVM_IRQFD, &req); /* the VM is going away: errors do not matter */
+	}
+	if (x->irqfd >= 0)
+		close(x->irqfd);
+	if (x->resamplefd >= 0)
+		close(x->resamplefd);
+	x->irqfd = x->resamplefd = -1;
+}
+
+void intx_raise(struct pci_intx *x)
+{
+	uint64_t one = 1;
+
+	if (!x->irq || (pci_cfg_read16(x->pci, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE))
+		return;
+	x->raised++;
+	if (x->irqfd >= 0 && write(x->irqfd, &one, sizeof(one)) < 0)
+		vireo_perror("%s: INTx irqfd", x->pci->name);
+}
