@@ -148,8 +148,10 @@ run_emulated() {
 	# previous one left behind. The emulated machine itself can wedge (QEMU
 	# TCG's SVM, rarely): that is the harness failing, not vireo, so each
 	# boot is bounded (EMU_KVM_TIMEOUT) and the scripts that did not finish
-	# get one more boot. A second failure counts.
-	export EMU_KVM_TIMEOUT=${EMU_KVM_TIMEOUT:-900}
+	# get one more boot. A second failure counts. The longest script takes
+	# about 75 s here; 360 s leaves room for a slower machine while a wedged
+	# one costs six minutes, not fifteen.
+	export EMU_KVM_TIMEOUT=${EMU_KVM_TIMEOUT:-360}
 	for t in "$@"; do
 		emulated_boot "$t"
 	done
