@@ -25,9 +25,9 @@
 
 struct pci_intx {
 	struct pci_device *pci;
-	unsigned irq; /* GSI and PCI_INTERRUPT_LINE; 0 when the device has no INTx */
-	int irqfd;    /* -1 without KVM (tests): raises are only counted */
-	int resamplefd; /* KVM signals it at the guest's EOI: the owner watches it */
+	unsigned irq;	 /* GSI and PCI_INTERRUPT_LINE; 0 when the device has no INTx */
+	int irqfd;	 /* -1 without KVM (tests): raises are only counted */
+	int resamplefd;	 /* KVM signals it at the guest's EOI: the owner watches it */
 	uint64_t raised; /* line raises sent (first raise and re-raises after EOI) */
 };
 

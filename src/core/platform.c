@@ -50,7 +50,10 @@ int platform_devices_init(struct vm *vm)
 	struct bus *pio = &vm->pio;
 
 	serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm);
+	rtc_init(&vm->rtc);
+	vm->rtc_ready = true;
 	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &vm->serial) < 0 ||
+	    bus_register(pio, RTC_PORT, 2, "rtc", rtc_io, &vm->rtc) < 0 ||
 	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, vm) < 0 ||
 	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit", debug_exit_io, vm) < 0 ||
