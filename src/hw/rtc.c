@@ -21,12 +21,12 @@ enum {
 	REG_CENTURY = 0x32, /* where PC firmware keeps it (ACPI FADT's default) */
 };
 
-#define A_UIP	       0x80 /* update in progress: never */
-#define A_DIVIDER_32K  0x26 /* 32.768 kHz time base, 1024 Hz periodic rate */
-#define B_24H	       0x02
-#define B_BINARY       0x04
-#define B_WRITABLE     0x7f /* all but SET (bit 7): the clock is not the guest's to stop */
-#define D_VALID	       0x80 /* valid RAM and time (battery good) */
+#define A_UIP	      0x80 /* update in progress: never */
+#define A_DIVIDER_32K 0x26 /* 32.768 kHz time base, 1024 Hz periodic rate */
+#define B_24H	      0x02
+#define B_BINARY      0x04
+#define B_WRITABLE    0x7f /* all but SET (bit 7): the clock is not the guest's to stop */
+#define D_VALID	      0x80 /* valid RAM and time (battery good) */
 
 void rtc_init(struct rtc *r)
 {

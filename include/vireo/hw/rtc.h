@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#define RTC_PORT   0x70 /* 0x70 index (bit 7: NMI mask), 0x71 data */
-#define RTC_NREGS  128
+#define RTC_PORT  0x70 /* 0x70 index (bit 7: NMI mask), 0x71 data */
+#define RTC_NREGS 128
 
 struct rtc {
 	pthread_mutex_t lock; /* index and data are two accesses, from any vCPU */
