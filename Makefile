@@ -76,7 +76,7 @@ check: all $(VIREO_SAN) $(UNIT_TESTS)
 	@tests/run-tests.sh
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD)
