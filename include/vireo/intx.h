@@ -26,18 +26,21 @@
 struct pci_intx {
 	struct pci_device *pci;
 	unsigned irq;	 /* GSI and PCI_INTERRUPT_LINE; 0 when the device has no INTx */
-	int irqfd;	 /* -1 without KVM (tests): raises are only counted */
+	int vm_fd;	 /* -1 without KVM (tests): raises are only counted */
+	int irqfd;	 /* -1 without KVM */
+	bool assigned;	 /* KVM_IRQFD done: on the first raise, not before */
+	bool broken;	 /* KVM refused the irqfd: INTx stays silent */
 	int resamplefd;	 /* KVM signals it at the guest's EOI: the owner watches it */
 	uint64_t raised; /* line raises sent (first raise and re-raises after EOI) */
 };
 
 /*
  * Give pci INTA# on `irq`: interrupt pin and line registers, and with a VM
- * (vm_fd >= 0) an irqfd with resampling. 0, or -1 with a message (then the
- * device has no INTx: pin 0).
+ * (vm_fd >= 0) the irqfd and resample eventfds, registered with KVM on the
+ * first raise. 0, or -1 with a message (then the device has no INTx: pin 0).
  */
 int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned irq);
-void intx_destroy(struct pci_intx *x, int vm_fd);
+void intx_destroy(struct pci_intx *x);
 
 /* Raise the line (any thread), unless the guest set COMMAND.INTX_DISABLE. */
 void intx_raise(struct pci_intx *x);

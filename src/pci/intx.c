@@ -21,9 +21,8 @@ static void no_intx(struct pci_intx *x)
 
 int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned irq)
 {
-	struct kvm_irqfd req = {.gsi = irq, .flags = KVM_IRQFD_FLAG_RESAMPLE};
-
-	*x = (struct pci_intx){.pci = pci, .irq = irq, .irqfd = -1, .resamplefd = -1};
+	*x = (struct pci_intx){
+	    .pci = pci, .irq = irq, .vm_fd = vm_fd, .irqfd = -1, .resamplefd = -1};
 	pci->cfg[PCI_INTERRUPT_PIN] = 1; /* INTA# */
 	pci->cfg[PCI_INTERRUPT_LINE] = (uint8_t)irq;
 	pci->wmask[PCI_INTERRUPT_LINE] = 0xff; /* firmware's scratch byte: the guest may write it */
@@ -33,25 +32,47 @@ int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned ir
 		return 0;
 	x->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	x->resamplefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	req.fd = (uint32_t)x->irqfd;
-	req.resamplefd = (uint32_t)x->resamplefd;
-	if (x->irqfd < 0 || x->resamplefd < 0 || ioctl(vm_fd, KVM_IRQFD, &req) < 0) {
-		vireo_perror("%s: INTx irqfd on IRQ %u (the device offers MSI-X only)", pci->name,
-			     irq);
-		intx_destroy(x, -1);
+	if (x->irqfd < 0 || x->resamplefd < 0) {
+		vireo_perror("%s: INTx eventfds (the device offers MSI-X only)", pci->name);
+		intx_destroy(x);
 		no_intx(x);
 		return -1;
 	}
 	return 0;
 }
 
-void intx_destroy(struct pci_intx *x, int vm_fd)
+/*
+ * Hand the line to KVM on its first use, not at start: a guest that only
+ * uses MSI-X (the common case) then leaves no resampler in KVM, whose ack
+ * notifiers would otherwise watch every EOI of that pin for nothing.
+ */
+static bool assign(struct pci_intx *x)
 {
-	if (vm_fd >= 0 && x->irqfd >= 0) {
+	struct kvm_irqfd req = {.fd = (uint32_t)x->irqfd,
+				.gsi = x->irq,
+				.flags = KVM_IRQFD_FLAG_RESAMPLE,
+				.resamplefd = (uint32_t)x->resamplefd};
+
+	if (x->assigned || x->broken)
+		return x->assigned;
+	if (ioctl(x->vm_fd, KVM_IRQFD, &req) < 0) {
+		vireo_perror("%s: KVM_IRQFD (resampling) for INTx on IRQ %u: no INTx", x->pci->name,
+			     x->irq);
+		x->broken = true;
+		return false;
+	}
+	x->assigned = true;
+	return true;
+}
+
+void intx_destroy(struct pci_intx *x)
+{
+	if (x->assigned) {
 		struct kvm_irqfd req = {
 		    .fd = (uint32_t)x->irqfd, .gsi = x->irq, .flags = KVM_IRQFD_FLAG_DEASSIGN};
 
-		ioctl(vm_fd, KVM_IRQFD, &req); /* the VM is going away: errors do not matter */
+		ioctl(x->vm_fd, KVM_IRQFD, &req); /* the VM is going away: errors do not matter */
+		x->assigned = false;
 	}
 	if (x->irqfd >= 0)
 		close(x->irqfd);
@@ -65,6 +86,8 @@ void intx_raise(struct pci_intx *x)
 	uint64_t one = 1;
 
 	if (!x->irq || (pci_cfg_read16(x->pci, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE))
+		return;
+	if (x->irqfd >= 0 && !assign(x))
 		return;
 	x->raised++;
 	if (x->irqfd >= 0 && write(x->irqfd, &one, sizeof(one)) < 0)

@@ -602,6 +602,6 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 		if (vp->q[q].kick_fd >= 0)
 			close(vp->q[q].kick_fd);
 	msix_destroy(&vp->msix);
-	intx_destroy(&vp->intx, vp->vm_fd);
+	intx_destroy(&vp->intx);
 	pthread_mutex_destroy(&vp->vdev.lock);
 }
