@@ -34,7 +34,8 @@ struct iothread_watch {
 	iothread_fn fn;
 	void *opaque;
 	bool used;
-	bool again; /* the handler asked to be called back */
+	bool again;	/* the handler asked to be called back */
+	uint64_t round; /* the last round it ran in: at most once per round */
 };
 
 struct iothread {
@@ -46,6 +47,7 @@ struct iothread {
 	pthread_mutex_t lock; /* protects watch[] against concurrent add/del */
 	struct iothread_watch watch[IOTHREAD_MAX_FDS];
 	unsigned nr_again; /* watches with .again set: poll epoll, don't sleep */
+	uint64_t round;	   /* rounds run (the loop's own clock) */
 	uint64_t wakeups;
 	uint64_t callbacks; /* handler calls made because a handler asked (count 0) */
 };

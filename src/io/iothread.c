@@ -65,8 +65,7 @@ static void dispatch(struct iothread *t, unsigned slot, uint64_t count)
  */
 static bool run_round(struct iothread *t, const struct epoll_event *ev, int n)
 {
-	bool ran[IOTHREAD_MAX_FDS] = {false};
-	unsigned pending = t->nr_again;
+	uint64_t round = ++t->round;
 
 	for (int i = 0; i < n; i++) {
 		uint64_t slot = ev[i].data.u64;
@@ -74,18 +73,19 @@ static bool run_round(struct iothread *t, const struct epoll_event *ev, int n)
 		if (slot == UINT64_MAX)
 			return false; /* stop request */
 		if (slot < IOTHREAD_MAX_FDS && t->watch[slot].used) {
-			ran[slot] = true;
+			t->watch[slot].round = round;
 			dispatch(t, (unsigned)slot, drain(t->watch[slot].fd));
 		}
 	}
-	for (unsigned slot = 0; pending && slot < IOTHREAD_MAX_FDS; slot++) {
-		if (!t->watch[slot].used || !t->watch[slot].again)
-			continue;
-		pending--;
-		if (ran[slot])
-			continue;
-		t->callbacks++;
-		dispatch(t, slot, 0);
+	/* Only while someone has work left: the idle path stays one epoll_wait. */
+	for (unsigned slot = 0; t->nr_again && slot < IOTHREAD_MAX_FDS; slot++) {
+		struct iothread_watch *w = &t->watch[slot];
+
+		if (w->used && w->again && w->round != round) {
+			w->round = round;
+			t->callbacks++;
+			dispatch(t, slot, 0);
+		}
 	}
 	return true;
 }
