@@ -64,8 +64,24 @@ static uint8_t hours(const struct rtc *r, unsigned h)
 	return (uint8_t)(field(r, h12) | (h >= 12 ? 0x80 : 0)); /* bit 7: PM */
 }
 
-/* The clock registers from the host's time now; -1 for the others. */
-static int clock_reg(const struct rtc *r, unsigned reg)
+static bool is_clock_reg(unsigned reg)
+{
+	switch (reg) {
+	case REG_SECONDS:
+	case REG_MINUTES:
+	case REG_HOURS:
+	case REG_WEEKDAY:
+	case REG_MDAY:
+	case REG_MONTH:
+	case REG_YEAR:
+	case REG_CENTURY:
+		return true;
+	}
+	return false;
+}
+
+/* A clock register (is_clock_reg) from the host's time now. */
+static uint8_t clock_reg(const struct rtc *r, unsigned reg)
 {
 	time_t t = r->now(NULL);
 	struct tm tm;
@@ -90,15 +106,13 @@ static int clock_reg(const struct rtc *r, unsigned reg)
 	case REG_CENTURY:
 		return field(r, (unsigned)(tm.tm_year + 1900) / 100);
 	}
-	return -1;
+	return 0xff; /* not a clock register: callers check is_clock_reg() first */
 }
 
 static uint8_t read_reg(struct rtc *r, unsigned reg)
 {
-	int c = clock_reg(r, reg);
-
-	if (c >= 0)
-		return (uint8_t)c;
+	if (is_clock_reg(reg))
+		return clock_reg(r, reg);
 	if (reg == REG_C)
 		return 0; /* no interrupt flags: no interrupts */
 	return r->ram[reg];
@@ -117,7 +131,7 @@ static void write_reg(struct rtc *r, unsigned reg, uint8_t v)
 	case REG_D:
 		break; /* read-only */
 	default:
-		if (clock_reg(r, reg) < 0)
+		if (!is_clock_reg(reg))
 			r->ram[reg] = v; /* alarms and NVRAM */
 	}
 }
