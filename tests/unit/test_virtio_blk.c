@@ -811,6 +811,26 @@ static void test_backend_uring_rw(void **state)
 	unlink(path);
 }
 
+/*
+ * In a forked child: make system call `nr` fail with `err` from now on
+ * (seccomp), as a host without that call would. 0, or -1.
+ */
+static int refuse_syscall(int nr, int err)
+{
+	struct sock_filter filter[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (uint32_t)err),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = ARRAY_SIZE(filter), .filter = filter};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return -1;
+	return 0;
+}
+
 /* With fallocate(2) refused (seccomp, in a child): write-zeroes writes zeros. */
 static void test_sync_without_fallocate(void **state)
 {
@@ -822,21 +842,13 @@ static void test_sync_without_fallocate(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct sock_filter filter[] = {
-		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fallocate, 0, 1),
-		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP),
-		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		};
-		struct sock_fprog prog = {.len = ARRAY_SIZE(filter), .filter = filter};
 		struct blk_seg s = {.sector = 2, .num_sectors = 4};
 		uint8_t pat[4096], got[4096];
 
 		fill_pattern(pat, sizeof(pat), 8);
 		if (pwrite(fd, pat, sizeof(pat), 0) != (ssize_t)sizeof(pat))
 			_exit(9);
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		if (refuse_syscall(__NR_fallocate, EOPNOTSUPP) < 0)
 			_exit(10);
 		if (fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 512) == 0 ||
 		    errno != EOPNOTSUPP)
@@ -1125,13 +1137,6 @@ static void test_uring_fallback(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct sock_filter filter[] = {
-		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		};
-		struct sock_fprog prog = {.len = ARRAY_SIZE(filter), .filter = filter};
 		struct virtio_dev d;
 		struct stderr_capture cap;
 		const char *msg;
@@ -1140,8 +1145,7 @@ static void test_uring_fallback(void **state)
 
 		memset(&d, 0, sizeof(d));
 		pthread_mutex_init(&d.lock, NULL);
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		if (refuse_syscall(__NR_io_uring_setup, ENOSYS) < 0)
 			_exit(10);
 		unsetenv("VIREO_BLK_BACKEND");
 		stderr_capture_begin(&cap);
