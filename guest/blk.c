@@ -42,10 +42,10 @@
 #define MAX_BS	     (4u << 20)
 #define MAX_QD	     VQ_MAX_SIZE
 
-/* blk_sync() results besides a status byte. */
-#define SYNC_TIMEOUT -1
-#define SYNC_RESET   -2
-#define SYNC_BAD_ID  -3
+/* blk_sync() results besides a status byte: vq_kick_and_take()'s, and one more. */
+#define SYNC_TIMEOUT VQ_WAIT_TIMEOUT
+#define SYNC_RESET   VQ_WAIT_RESET
+#define SYNC_BAD_ID  VQ_WAIT_BAD_ID
 #define SYNC_FULL    -4
 
 struct blk_hdr {
@@ -162,20 +162,14 @@ static int blk_sync(struct blk_req *r, uint32_t type, uint64_t sector, uint64_t 
 		    uint32_t *used_len)
 {
 	struct vq *q = &blk.v.vq[0];
-	void *token;
 	uint32_t ulen;
 	int w;
 
 	if (blk_submit(q, r, type, sector, data, len))
 		return SYNC_FULL;
-	vq_kick(q);
-	w = vq_wait(q, blk.v.timeout_tsc);
-	if (w == VQ_WAIT_TIMEOUT)
-		return SYNC_TIMEOUT;
-	if (w == VQ_WAIT_RESET)
-		return SYNC_RESET;
-	if (vq_get_used(q, &token, &ulen) != 1 || token != r)
-		return SYNC_BAD_ID;
+	w = vq_kick_and_take(q, r, blk.v.timeout_tsc, &ulen);
+	if (w)
+		return w;
 	if (used_len)
 		*used_len = ulen;
 	return READ_ONCE(r->status);
@@ -185,11 +179,9 @@ static const char *sync_name(int s)
 {
 	switch (s) {
 	case SYNC_TIMEOUT:
-		return "timeout";
 	case SYNC_RESET:
-		return "device needs reset";
 	case SYNC_BAD_ID:
-		return "device returned an id we did not submit";
+		return vq_wait_name(s);
 	case SYNC_FULL:
 		return "queue full";
 	case VIRTIO_BLK_S_OK:
@@ -342,9 +334,8 @@ static int blk_job_run(struct blk_job *j)
 	while (j->done < j->count) {
 		w = vq_wait(q, blk.v.timeout_tsc);
 		if (w)
-			return fail("blk: %s after %lu of %lu requests",
-				    sync_name(w == VQ_WAIT_TIMEOUT ? SYNC_TIMEOUT : SYNC_RESET),
-				    j->done, j->count);
+			return fail("blk: %s after %lu of %lu requests", vq_wait_name(w), j->done,
+				    j->count);
 		while ((got = vq_get_used(q, &token, &len)) > 0) {
 			struct blk_req *r = token;
 			uint8_t st = READ_ONCE(r->status);

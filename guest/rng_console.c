@@ -51,20 +51,14 @@ int run_rng(void)
 	while (got < count) {
 		uint32_t want = (uint32_t)(count - got < chunk ? count - got : chunk), len;
 		struct vbuf b = {pa(buf), want, true};
-		void *token;
 		int w;
 
 		memset(buf, 0, want);
 		if (vq_add(q, &b, 1, buf) < 0)
 			return fail("rng: queue full");
-		vq_kick(q);
-		w = vq_wait(q, d->timeout_tsc);
+		w = vq_kick_and_take(q, buf, d->timeout_tsc, &len);
 		if (w)
-			return fail("rng: %s after %lu of %lu bytes",
-				    w == VQ_WAIT_TIMEOUT ? "timeout" : "device needs reset", got,
-				    count);
-		if (vq_get_used(q, &token, &len) != 1 || token != buf)
-			return fail("rng: the device returned an id we did not submit");
+			return fail("rng: %s after %lu of %lu bytes", vq_wait_name(w), got, count);
 		requests++;
 		if (len > want) {
 			kprintf("rng: device wrote %u bytes into a %u-byte buffer\n", len, want);
@@ -167,13 +161,9 @@ int run_console(void)
 
 	if (vq_add(tx, &b, 1, txbuf) < 0)
 		return fail("console: transmitq full");
-	vq_kick(tx);
-	w = vq_wait(tx, d->timeout_tsc);
+	w = vq_kick_and_take(tx, txbuf, d->timeout_tsc, &len);
 	if (w)
-		return fail("console: transmitq: %s",
-			    w == VQ_WAIT_TIMEOUT ? "timeout" : "device needs reset");
-	if (vq_get_used(tx, &token, &len) != 1 || token != txbuf)
-		return fail("console: transmitq returned an id we did not submit");
+		return fail("console: transmitq: %s", vq_wait_name(w));
 	kprintf("console: sent %u bytes on the transmitq\n", (unsigned)(sizeof(msg) - 1));
 
 	while (ngot < echo) {

@@ -680,3 +680,30 @@ int vq_wait(struct vq *q, uint64_t timeout_tsc)
 		irq_disable();
 	return ret;
 }
+
+int vq_kick_and_take(struct vq *q, void *token, uint64_t timeout_tsc, uint32_t *len)
+{
+	void *got;
+	int w;
+
+	vq_kick(q);
+	w = vq_wait(q, timeout_tsc);
+	if (w)
+		return w;
+	if (vq_get_used(q, &got, len) != 1 || got != token)
+		return VQ_WAIT_BAD_ID;
+	return 0;
+}
+
+const char *vq_wait_name(int w)
+{
+	switch (w) {
+	case VQ_WAIT_TIMEOUT:
+		return "timeout";
+	case VQ_WAIT_RESET:
+		return "device needs reset";
+	case VQ_WAIT_BAD_ID:
+		return "device returned an id we did not submit";
+	}
+	return "ok";
+}

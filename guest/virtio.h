@@ -126,6 +126,7 @@ static inline bool vring_need_event(uint16_t event, uint16_t new_idx, uint16_t o
 #define VDEV_MAX_VQS	4
 #define VQ_WAIT_TIMEOUT -1
 #define VQ_WAIT_RESET	-2
+#define VQ_WAIT_BAD_ID	-3 /* vq_kick_and_take(): the device returned another id */
 
 struct vdev;
 
@@ -265,6 +266,14 @@ int vq_get_used(struct vq *q, void **token, uint32_t *len);
  * irq=1, polls otherwise.
  */
 int vq_wait(struct vq *q, uint64_t timeout_tsc);
+/*
+ * One synchronous request: kick q, wait, and take the one used element,
+ * which must be `token` (the only chain in flight). 0 with its length in
+ * *len, or VQ_WAIT_TIMEOUT, VQ_WAIT_RESET, VQ_WAIT_BAD_ID.
+ */
+int vq_kick_and_take(struct vq *q, void *token, uint64_t timeout_tsc, uint32_t *len);
+/* What a VQ_WAIT_* code means, for messages. */
+const char *vq_wait_name(int w);
 /* Forget every chain and re-link the free list (nothing may be in flight). */
 void vq_reset_driver_state(struct vq *q);
 
