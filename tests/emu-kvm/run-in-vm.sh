@@ -13,7 +13,7 @@
 # script's stdout; its exit status is this script's.
 #
 # Exit status: CMD's; 124 when the whole run exceeds EMU_KVM_TIMEOUT; 125
-# when L1's kernel locks up (rare: TCG's emulated SVM wedging), or
+# when L1's kernel reports a soft lockup (TCG wedging; see hold-vm.py), or
 # when the emulated machine could not be prepared or booted, or KVM did not
 # come up in it (the reason on stderr, in a line starting "emu-kvm: error: ").
 #
@@ -34,7 +34,10 @@
 # Everything downloaded or built is cached under build/emu-kvm/ (kernel .deb,
 # extracted kernel and modules, initramfs), rebuilt when an input changes.
 # Each run keeps its console log in build/emu-kvm/last/console.log; on a
-# set-up failure its tail is printed.
+# set-up failure its tail is printed. Shortly before a timeout (and on a soft
+# lockup), cpu-dump.py asks QEMU's monitor where L1's CPUs are and which L1
+# kernel function each one runs: build/emu-kvm/last/cpus.txt. L1 boots with
+# nokaslr, and its first boot leaves its text symbols in the cache.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -201,6 +204,10 @@ job=$(mktemp -d "$jobs_dir/job.XXXXXX")
 		printf 'export %s=%q\n' "$v" "${!v}"
 	done < <(compgen -e | grep -E '^VIREO(_|$)' || true)
 	printf 'cd %q || exit 125\n' "$root"
+	# One idle VM held open for the whole run keeps KVM from live-patching
+	# L1's kernel text per test VM, which wedges QEMU's TCG now and then
+	# (hold-vm.py says why). It prints a line once its VM exists.
+	printf 'read -r _ < <(exec python3 %q </dev/null 2>/dev/null)\n' "$here/hold-vm.py"
 	if [[ $# -gt 0 ]]; then
 		printf 'exec'
 		printf ' %q' "$@"
@@ -208,7 +215,11 @@ job=$(mktemp -d "$jobs_dir/job.XXXXXX")
 	fi
 } >"$job/job.sh"
 
-append="console=ttyS0 quiet panic=-1 emukvm.job=$job/job.sh emukvm.cwd=$root"
+# nokaslr: L1's kernel symbols stay where the first boot saw them, so the
+# first boot copies /proc/kallsyms (text symbols) into the cache for
+# cpu-dump.py (Debian's System.map is a stub).
+append="console=ttyS0 quiet panic=-1 nokaslr emukvm.job=$job/job.sh emukvm.cwd=$root"
+[[ -s $kdir/kallsyms ]] || append+=" emukvm.kallsyms=$kdir/kallsyms"
 [[ ${EMU_KVM_HOST_TMP:-0} == 1 ]] && append+=" emukvm.hosttmp=1"
 [[ $shell == 1 ]] && append+=" emukvm.shell=1"
 if [[ $(id -u) -eq 0 ]]; then
@@ -219,7 +230,7 @@ fi
 # shellcheck disable=SC2054 # commas inside QEMU options
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc -accel tcg,thread=multi
 	-cpu "${EMU_KVM_CPU:-EPYC}" -smp "${EMU_KVM_CPUS:-2}" -m "${EMU_KVM_MEM:-6G}"
-	-display none -no-reboot
+	-display none -no-reboot -monitor "unix:$job/monitor.sock,server=on,wait=off"
 	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$append"
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=$secmodel,multidevs=remap")
 console=$job/console.log
@@ -231,6 +242,10 @@ else
 	qemu+=(-serial "file:$console" -chardev "stdio,id=out,signal=off" -serial chardev:out)
 fi
 [[ ${EMU_KVM_VERBOSE:-0} == 1 ]] && say "${qemu[*]}"
+
+dump_cpus() {
+	python3 "$here/cpu-dump.py" "$job/monitor.sock" "$kdir/kallsyms" >"$job/cpus.txt" 2>&1 || true
+}
 
 qpid=
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -275,15 +290,22 @@ if [[ $shell == 1 ]]; then
 else
 	timeout -s TERM -k 10 "$timeout_s" "${qemu[@]}" </dev/null >"$out_fifo" 2>"$job/qemu.err" &
 	qpid=$!
-	# TCG's emulated SVM occasionally wedges L1 itself (both CPUs in soft
-	# lockup). Nothing inside can recover, so do not wait for the timeout:
-	# stop QEMU at once and let the caller decide (run-tests.sh boots again).
+	# Should TCG wedge L1 itself (hold-vm.py avoids the known cause) with a
+	# soft-lockup report, nothing inside can recover, so do not wait for the
+	# timeout: stop QEMU at once and let the caller decide (run-tests.sh
+	# boots again). Shortly before the timeout, record where L1's CPUs are
+	# (cpu-dump.py).
 	(
+		started=$SECONDS
 		while kill -0 "$qpid" 2>/dev/null; do
 			if grep -q 'soft lockup - CPU#[0-9]* stuck for [0-9][0-9]*s' "$console" 2>/dev/null; then
 				: >"$job/locked-up"
+				dump_cpus
 				kill -TERM "$qpid" 2>/dev/null
 				break
+			fi
+			if [[ ! -e $job/cpus.txt ]] && ((SECONDS - started >= timeout_s - 15)); then
+				dump_cpus
 			fi
 			sleep 5
 		done
@@ -328,15 +350,23 @@ show_console() {
 	fi
 }
 [[ ${EMU_KVM_VERBOSE:-0} == 1 ]] && show_console 1000
+show_cpus() {
+	if [[ -s $job/cpus.txt ]]; then
+		say "where L1's CPUs were ($cache/last/cpus.txt has their registers):"
+		grep '^sample\|^\*\? *CPU #' "$job/cpus.txt" | sed 's/^/emu-kvm:   /' >&2
+	fi
+}
 
 if [[ -e $job/locked-up ]]; then
 	say "error: the emulated machine locked up (soft lockup in L1's kernel); QEMU stopped"
 	show_console 8
+	show_cpus
 	exit 125
 fi
 if [[ $qrc -eq 124 || $qrc -eq 137 ]]; then
 	say "error: timed out after $timeout_s s (EMU_KVM_TIMEOUT); QEMU killed"
 	show_console
+	show_cpus
 	exit 124
 fi
 if [[ -n $error || -z $ready ]]; then

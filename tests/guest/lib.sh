@@ -17,18 +17,63 @@ mkdir -p "$logdir"
 
 have_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
+# Where each thread of a process is, for a run that outlived its --timeout.
+thread_report() {
+	local pid=$1 t
+	for t in /proc/"$pid"/task/*; do
+		echo "thread $(cat "$t/comm" 2>/dev/null) $(grep '^State' "$t/status" 2>/dev/null | tr -s '\t ' ' ')" \
+			"wchan=$(cat "$t/wchan" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" 2>/dev/null
+	done
+	echo "end of the kernel log:"
+	dmesg 2>/dev/null | tail -n 20
+}
+
+# bounded SECONDS REPORT CMD... : run CMD (stdin and redirections as given);
+# when it is still running after SECONDS, write thread_report into REPORT and
+# kill it (status 137). vireo stops itself at --timeout; this catches the
+# case where that fails, so a hang is a failed case with a report, not a
+# test run that never ends.
+bounded() {
+	local limit=$1 report=$2 pid watchdog rc
+	shift 2
+	rm -f "$report"
+	"$@" <&0 &
+	pid=$!
+	(
+		trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+		sleep "$limit" &
+		sleeper=$!
+		wait "$sleeper"
+		thread_report "$pid" >"$report" 2>&1
+		kill -KILL "$pid"
+	) </dev/null >/dev/null 2>&1 &
+	watchdog=$!
+	wait "$pid"
+	rc=$?
+	kill -TERM "$watchdog" 2>/dev/null
+	wait "$watchdog" 2>/dev/null
+	return "$rc"
+}
+
 # boot NAME ARGS... : run vireo; sets $out (serial output file), $json, $status.
+# A vireo that outlives its --timeout by 30 s is killed and fails the case.
 boot() {
 	local name=$1
 	shift
 	out=$tmp/$name.out
 	json=$tmp/$name.json
 	rm -f "$json"
-	"$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" "$@" </dev/null >"$out" 2>"$tmp/$name.err"
+	bounded $((TIMEOUT + 30)) "$tmp/$name.hang" \
+		"$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" "$@" </dev/null >"$out" 2>"$tmp/$name.err"
 	status=$?
 	cp "$out" "$logdir/$name.out"
 	cp "$tmp/$name.err" "$logdir/$name.err"
 	[ -f "$json" ] && cp "$json" "$logdir/$name.json"
+	if [ -s "$tmp/$name.hang" ]; then
+		cp "$tmp/$name.hang" "$logdir/$name.hang"
+		fail "vireo still ran $((TIMEOUT + 30)) s after it started (--timeout $TIMEOUT); killed; its threads: $(grep '^thread' "$tmp/$name.hang" | tr '\n' ';') (see $logdir/$name.hang)"
+	fi
 	return 0
 }
 
