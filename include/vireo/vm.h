@@ -18,6 +18,7 @@
 #include "vireo/bus.h"
 #include "vireo/config.h"
 #include "vireo/gmem.h"
+#include "vireo/hw/i8042.h"
 #include "vireo/hw/rtc.h"
 #include "vireo/hw/serial.h"
 #include "vireo/iothread.h"
@@ -85,7 +86,8 @@ struct vm {
 
 	struct serial serial;
 	struct rtc rtc;
-	bool rtc_ready; /* rtc initialised (so destroy knows) */
+	struct i8042 i8042;
+	bool platform_ready; /* rtc and i8042 initialised (so destroy knows) */
 	struct pci_bus pci;
 	struct irq_routing irq;
 	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */

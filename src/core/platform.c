@@ -45,17 +45,23 @@ static int io_delay_init(struct vm *vm)
 	return 0;
 }
 
+static void reset_through_i8042(void *vm)
+{
+	vm_request_stop(vm, STOP_RESET, 0, "guest reset through the i8042");
+}
+
 int platform_devices_init(struct vm *vm)
 {
 	struct bus *pio = &vm->pio;
 
 	serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm);
 	rtc_init(&vm->rtc);
-	vm->rtc_ready = true;
+	i8042_init(&vm->i8042, reset_through_i8042, vm);
+	vm->platform_ready = true;
 	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &vm->serial) < 0 ||
 	    bus_register(pio, RTC_PORT, 2, "rtc", rtc_io, &vm->rtc) < 0 ||
-	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, vm) < 0 ||
-	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, vm) < 0 ||
+	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, &vm->i8042) < 0 ||
+	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, &vm->i8042) < 0 ||
 	    bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit", debug_exit_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_BOOT_TIMER, 4, "boot-timer", boot_timer_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_TEST, 4, "test", sink_io, NULL) < 0)

@@ -355,9 +355,11 @@ void vm_destroy(struct vm *vm)
 	vm->nr_vcpus = 0;
 	virtio_devices_destroy(vm);
 	serial_destroy(&vm->serial);
-	if (vm->rtc_ready)
+	if (vm->platform_ready) {
 		rtc_destroy(&vm->rtc);
-	vm->rtc_ready = false;
+		i8042_destroy(&vm->i8042);
+	}
+	vm->platform_ready = false;
 	int fds[] = {vm->io_delay_eventfd, vm->stop_eventfd, vm->signal_fd,
 		     vm->stats_fd,	   vm->vm_fd,	     vm->kvm_fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)

@@ -20,7 +20,10 @@
 #   - the fast paths: no doorbell reached userspace (ioeventfd), no malformed
 #     chain, and every interrupt came the way the driver chose;
 #   - the CMOS clock: Linux's wall clock, set from vireo's RTC at boot, is the
-#     host's, and reading it took a few hundred exits, not 40000.
+#     host's, and reading it took a few hundred exits, not 40000;
+#   - the i8042: Linux's driver finds the controller (its keyboard port) and
+#     its probe takes a few dozen exits, not the 10000 status polls of a
+#     controller that does not answer.
 # All of it twice: with MSI-X (Linux's choice), and with pci=nomsi, where
 # the drivers fall back to legacy INTx (through the 8259: Debian's kernel,
 # with neither ACPI tables nor MP-table parsing here, sees no IOAPIC).
@@ -110,6 +113,7 @@ echo "$MARK" >/dev/hvc0
 echo "T: msi-lines \$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
 echo "T: pic-lines \$(grep -c 'XT-PIC.*virtio' /proc/interrupts)"
 echo "T: epoch \$(date +%s)"
+echo "T: i8042-kbd-port \$(dmesg | grep -c 'serio: i8042 KBD port at 0x60,0x64')"
 echo "T: done"
 reboot -f
 EOF
@@ -211,6 +215,12 @@ boot() {
 	n=$(st '[.pio | to_entries[] | select(.key == "0x70" or .key == "rtc") | .value.exits] | add // 0')
 	[[ -n $err || $n -lt 1000 ]] || err="$n exits on the CMOS ports"
 	verdict "CMOS RTC: the guest's wall clock is the host's, in few exits" "$err"
+
+	err=
+	[[ $(t i8042-kbd-port) == 1 ]] || err="Linux did not find the i8042 (no 'serio: i8042 KBD port' in its log)"
+	n=$(st '[.pio | to_entries[] | select(.key == "0x60" or .key == "0x64") | .value.exits] | add // 0')
+	[[ -n $err || $n -lt 200 ]] || err="$n exits on the i8042 ports"
+	verdict "i8042: Linux's probe gets its answers, in few exits" "$err"
 }
 
 t() { sed -n "s/^$1 //p" "$tlog" | head -n 1; }

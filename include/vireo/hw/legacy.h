@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * legacy.h -- small fixed-port devices: the i8042 reset line and the ports
- * of vireo's guest ABI (guest_abi.h). Each is a bus handler whose dev is the
- * struct vm.
+ * legacy.h -- small fixed-port devices: the ports of vireo's guest ABI
+ * (guest_abi.h). Each is a bus handler whose dev is the struct vm (the
+ * i8042 has its own header, hw/i8042.h).
  */
 #ifndef VIREO_HW_LEGACY_H
 #define VIREO_HW_LEGACY_H
 
 #include <stdbool.h>
 #include <stdint.h>
-
-/* i8042 at 0x60 (data) and 0x64 (status/command): 0xfe to 0x64 resets. */
-#define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT	0x64
-void i8042_data_io(void *vm, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
-void i8042_cmd_io(void *vm, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 
 /* isa-debug-exit at 0xf4: stop with (code << 1) | 1. */
 void debug_exit_io(void *vm, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
