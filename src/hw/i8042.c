@@ -70,6 +70,7 @@ static uint8_t status(const struct i8042 *k)
 /* A command written to 0x64. Returns true when it pulses the reset line. */
 static bool run_command(struct i8042 *k, uint8_t cmd)
 {
+	k->pending = 0; /* a new command abandons one still waiting for its data */
 	switch (cmd) {
 	case CMD_READ_CTR:
 		put_output(k, k->ctr);
@@ -142,44 +143,39 @@ static bool write_data(struct i8042 *k, uint8_t byte)
 	return false;
 }
 
-void i8042_data_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static uint8_t read_data(struct i8042 *k)
 {
-	struct i8042 *k = dev;
+	k->out_full = false;
+	return k->out; /* an empty buffer repeats its last byte, as hardware does */
+}
+
+/* One byte at either port; other widths do nothing. */
+static void port_io(struct i8042 *k, bool cmd_port, uint8_t *data, unsigned len, bool is_write)
+{
 	bool reset = false;
 
-	(void)offset;
 	if (len != 1)
 		return;
 	pthread_mutex_lock(&k->lock);
 	if (is_write) {
-		k->last_was_cmd = false;
-		reset = write_data(k, data[0]);
+		k->last_was_cmd = cmd_port;
+		reset = cmd_port ? run_command(k, data[0]) : write_data(k, data[0]);
 	} else {
-		data[0] = k->out; /* an empty buffer repeats its last byte, as hardware does */
-		k->out_full = false;
+		data[0] = cmd_port ? status(k) : read_data(k);
 	}
 	pthread_mutex_unlock(&k->lock);
 	if (reset && k->reset)
 		k->reset(k->ctx); /* outside the lock: stopping the VM kicks vCPUs */
 }
 
+void i8042_data_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	(void)offset;
+	port_io(dev, false, data, len, is_write);
+}
+
 void i8042_cmd_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
-	struct i8042 *k = dev;
-	bool reset = false;
-
 	(void)offset;
-	if (len != 1)
-		return;
-	pthread_mutex_lock(&k->lock);
-	if (is_write) {
-		k->last_was_cmd = true;
-		k->pending = 0; /* a new command abandons one still waiting for data */
-		reset = run_command(k, data[0]);
-	} else {
-		data[0] = status(k);
-	}
-	pthread_mutex_unlock(&k->lock);
-	if (reset && k->reset)
-		k->reset(k->ctx);
+	port_io(dev, true, data, len, is_write);
 }
