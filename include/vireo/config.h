@@ -53,6 +53,7 @@ struct vm_config {
 	bool rng;	     /* --rng: a virtio-rng device */
 	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
 	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */
+	bool acpi;	     /* ACPI tables besides the MP table (--no-acpi: none) */
 };
 
 #define CONFIG_DEFAULT_MEM     (256ull << 20)

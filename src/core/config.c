@@ -51,6 +51,8 @@ void config_usage(FILE *out)
 		"  --virtio-console    a virtio-console on stdout; stdin then feeds it, not COM1\n"
 		"  --iothreads N       I/O threads for the virtio devices (default 1, at most 8);\n"
 		"                      device k (disks first, then rng, console) runs on k mod N\n"
+		"  --no-acpi           no ACPI tables: the guest finds its CPUs, IOAPIC and PCI\n"
+		"                      INTx lines in the MP table alone\n"
 		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
 		"                      ",
 		CONFIG_DEFAULT_CMDLINE);
@@ -81,6 +83,7 @@ enum {
 	O_RNG,
 	O_VIRTIO_CONSOLE,
 	O_IOTHREADS,
+	O_NO_ACPI,
 	O_HELP,
 	O_VERSION,
 	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
@@ -93,6 +96,7 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->mem_bytes = CONFIG_DEFAULT_MEM;
 	cfg->cpus = 1;
 	cfg->iothreads = 1;
+	cfg->acpi = true;
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		cfg->want[i] = i != OPT_PREFAULT;
 }
@@ -109,7 +113,8 @@ static enum config_result bad(const char *fmt, const char *arg)
 static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out)
 {
 	static char no_names[OPT_COUNT][40];
-	struct option opts[17 + OPT_COUNT] = {
+	/* The options besides --no-OPTIMIZATION, which are added below. */
+	static const struct option fixed[] = {
 	    {"kernel", required_argument, NULL, O_KERNEL},
 	    {"initrd", required_argument, NULL, O_INITRD},
 	    {"cmdline", required_argument, NULL, O_CMDLINE},
@@ -122,14 +127,17 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"disk", required_argument, NULL, O_DISK},
 	    {"rng", no_argument, NULL, O_RNG},
 	    {"virtio-console", no_argument, NULL, O_VIRTIO_CONSOLE},
+	    {"no-acpi", no_argument, NULL, O_NO_ACPI},
 	    {"iothreads", required_argument, NULL, O_IOTHREADS},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	};
-	unsigned n = 15;
+	struct option opts[ARRAY_SIZE(fixed) + OPT_COUNT + 1];
+	unsigned n = ARRAY_SIZE(fixed);
 	uint64_t v;
 	int c;
 
+	memcpy(opts, fixed, sizeof(fixed));
 	for (unsigned i = 0; i < OPT_COUNT; i++) {
 		snprintf(no_names[i], sizeof(no_names[i]), "no-%s", optimization_names[i]);
 		opts[n++] = (struct option){no_names[i], no_argument, NULL, O_NO_FIRST + (int)i};
@@ -192,6 +200,9 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			break;
 		case O_VIRTIO_CONSOLE:
 			cfg->virtio_console = true;
+			break;
+		case O_NO_ACPI:
+			cfg->acpi = false;
 			break;
 		case O_IOTHREADS:
 			if (!parse_uint(optarg, 1, CONFIG_MAX_IOTHREADS, &v))

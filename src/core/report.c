@@ -8,6 +8,7 @@
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/virtio_pci.h"
 #include "vireo/vm.h"
+#include "vireo/x86/acpi.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -158,9 +159,9 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 	double ms = first_insn_ms(vm);
 
 	fprintf(f, "\nvireo: VM stopped: %s (exit status %d)\n", vm->stop_detail, vm->exit_status);
-	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB",
+	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB, %s",
 		vm->kernel.format == KERNEL_BZIMAGE ? "bzImage" : "PVH", vm->nr_vcpus,
-		vm->cfg.mem_bytes >> 20);
+		vm->cfg.mem_bytes >> 20, vm->cfg.acpi ? "ACPI and MP tables" : "MP table only");
 	if (ms >= 0)
 		fprintf(f, ", first guest instruction after %.3f ms", ms);
 	fprintf(f, "\nexits to userspace, by reason:\n");
@@ -369,6 +370,10 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 		fprintf(f, "%.0f", ms * 1000.0);
 	else
 		fprintf(f, "null");
+	if (vm->cfg.acpi)
+		fprintf(f, ", \"acpi_rsdp\": %llu", (unsigned long long)ACPI_TABLES_ADDR);
+	else
+		fprintf(f, ", \"acpi_rsdp\": null");
 	fprintf(f, ", \"e820\": [");
 	for (unsigned i = 0; i < vm->nr_e820; i++)
 		fprintf(f, "%s\n    {\"addr\": %" PRIu64 ", \"size\": %" PRIu64 ", \"type\": %u}",

@@ -9,6 +9,7 @@
 #include "vireo/kvm.h"
 #include "vireo/util.h"
 #include "vireo/vm.h"
+#include "vireo/x86/acpi.h"
 #include "vireo/x86/cpu.h"
 #include "vireo/x86/layout.h"
 
@@ -287,6 +288,7 @@ static int setup_boot(struct vm *vm)
 		return -1;
 	vm->nr_e820 = e820_build(&vm->mem, vm->e820, E820_MAX_ENTRIES);
 	bi = (struct boot_info){.cmdline = vm->cfg.cmdline,
+				.rsdp_addr = vm->cfg.acpi ? ACPI_TABLES_ADDR : 0,
 				.initrd_addr = vm->initrd_addr,
 				.initrd_size = vm->initrd_size,
 				.e820 = vm->e820,
@@ -302,13 +304,10 @@ static int setup_boot(struct vm *vm)
 	return 0;
 }
 
-/* After the devices: the MP table describes their INTx lines too. */
-static int write_mptable(struct vm *vm)
+/* The PCI devices' INTx lines, for the tables that describe them. */
+static unsigned pci_intx_lines(const struct vm *vm, struct mp_pci_intx *intx)
 {
-	uint8_t mp[4096 + MPTABLE_MAX_CPUS * 20];
-	struct mp_pci_intx intx[MPTABLE_MAX_PCI_INTX];
 	unsigned n = 0;
-	size_t mplen;
 
 	for (unsigned slot = 0; slot < PCI_MAX_DEVICES && n < MPTABLE_MAX_PCI_INTX; slot++) {
 		const struct pci_device *d = vm->pci.dev[slot];
@@ -317,12 +316,43 @@ static int write_mptable(struct vm *vm)
 			intx[n++] = (struct mp_pci_intx){.slot = (uint8_t)slot,
 							 .irq = d->cfg[PCI_INTERRUPT_LINE]};
 	}
-	mplen = mptable_build(mp, sizeof(mp), MPTABLE_ADDR, vm->cfg.cpus, intx, n);
-	if (mplen == 0 || !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), mp, mplen)) {
-		vireo_err("cannot write the MP table into guest memory");
+	return n;
+}
+
+/*
+ * After the devices, whose INTx lines they describe: the MP table always,
+ * and the ACPI tables unless --no-acpi (a guest with ACPI reads those and
+ * ignores the MP table).
+ */
+static int write_firmware_tables(struct vm *vm)
+{
+	const size_t size = ACPI_TABLES_MAX; /* fits both: a few KiB + 254 CPUs' entries */
+	struct mp_pci_intx intx[MPTABLE_MAX_PCI_INTX];
+	unsigned n = pci_intx_lines(vm, intx);
+	uint8_t *buf = malloc(size);
+	int ret = -1;
+	size_t len;
+
+	if (!buf) {
+		vireo_err("out of memory for the firmware tables");
 		return -1;
 	}
-	return 0;
+	len = mptable_build(buf, size, MPTABLE_ADDR, vm->cfg.cpus, intx, n);
+	if (len == 0 || !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), buf, len)) {
+		vireo_err("cannot write the MP table into guest memory");
+		goto out;
+	}
+	if (vm->cfg.acpi) {
+		len = acpi_build(buf, size, ACPI_TABLES_ADDR, vm->cfg.cpus, intx, n);
+		if (len == 0 || !gmem_write(&vm->mem, gpa(ACPI_TABLES_ADDR), buf, len)) {
+			vireo_err("cannot write the ACPI tables into guest memory");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
@@ -333,7 +363,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
 		return -1;
 	if (create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0)
 		return -1;
-	if (platform_devices_init(vm) < 0 || virtio_devices_init(vm) < 0 || write_mptable(vm) < 0)
+	if (platform_devices_init(vm) < 0 || virtio_devices_init(vm) < 0 ||
+	    write_firmware_tables(vm) < 0)
 		return -1;
 	return vcpus_create(vm);
 }

@@ -328,7 +328,8 @@ static void test_boot_params_bzimage(void **state)
 				       .initrd_addr = initrd_addr,
 				       .initrd_size = initrd_size,
 				       .e820 = e,
-				       .nr_e820 = n};
+				       .nr_e820 = n,
+				       .rsdp_addr = 0xe0000};
 
 		if (boot_write_info(&k, &f.m, &bi, err, sizeof(err)))
 			fail_msg("boot_write_info: %s", err);
@@ -345,12 +346,14 @@ static void test_boot_params_bzimage(void **state)
 	assert_int_equal(get32(bp, BP_EXT_RAMDISK_SIZE), 0);
 	assert_int_equal(bp[BP_E820_ENTRIES], n);
 	assert_memory_equal(bp + BP_E820_TABLE, e, n * sizeof(e[0]));
+	assert_int_equal(get64(bp, BP_ACPI_RSDP_ADDR), 0xe0000);
 
 	/* Every other byte: the image's setup header, or zero. */
 	for (size_t off = 0; off < BP_SIZE; off++) {
 		if (off == BP_TYPE_OF_LOADER || in_range(off, BP_CMD_LINE_PTR, 4) ||
 		    in_range(off, BP_RAMDISK_IMAGE, 8) || in_range(off, BP_EXT_RAMDISK_IMAGE, 12) ||
-		    off == BP_E820_ENTRIES || in_range(off, BP_E820_TABLE, n * sizeof(e[0])))
+		    off == BP_E820_ENTRIES || in_range(off, BP_E820_TABLE, n * sizeof(e[0])) ||
+		    in_range(off, BP_ACPI_RSDP_ADDR, 8))
 			continue;
 		if (off >= BP_SETUP_SECTS && off < k.hdr_end) {
 			if (bp[off] != file[off])
@@ -501,7 +504,8 @@ static void test_start_info_pvh(void **state)
 				       .initrd_addr = initrd_addr,
 				       .initrd_size = MIB(3),
 				       .e820 = e,
-				       .nr_e820 = n};
+				       .nr_e820 = n,
+				       .rsdp_addr = 0xe0000};
 
 		if (boot_write_info(&k, &f.m, &bi, err, sizeof(err)))
 			fail_msg("boot_write_info: %s", err);
@@ -511,7 +515,7 @@ static void test_start_info_pvh(void **state)
 	assert_int_equal(si.version, 1);
 	assert_int_equal(si.flags, 0);
 	assert_int_equal(si.cmdline_paddr, BOOT_CMDLINE_ADDR);
-	assert_int_equal(si.rsdp_paddr, 0);
+	assert_int_equal(si.rsdp_paddr, 0xe0000);
 	assert_int_equal(si.memmap_paddr, BOOT_PVH_MEMMAP_ADDR);
 	assert_int_equal(si.memmap_entries, n);
 	assert_int_equal(si.nr_modules, 1);

@@ -85,6 +85,7 @@ static void test_defaults(void **state)
 	assert_false(p.cfg.quiet);
 	assert_int_equal(p.cfg.timeout_s, 0);
 	assert_int_equal(p.cfg.iothreads, 1);
+	assert_true(p.cfg.acpi);
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		assert_int_equal(p.cfg.want[i], i != OPT_PREFAULT);
 }
@@ -223,6 +224,21 @@ static void test_iothreads(void **state)
 		PARSE(&p, "run", "--kernel", "k", "--iothreads", bad[i]);
 		expect_error(&p, "--iothreads");
 	}
+}
+
+/* --no-acpi drops the ACPI tables and nothing else. */
+static void test_no_acpi(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	PARSE(&p, "run", "--kernel", "k", "--no-acpi");
+	expect_ok(&p);
+	assert_false(p.cfg.acpi);
+	for (unsigned i = 0; i < OPT_COUNT; i++)
+		assert_int_equal(p.cfg.want[i], i != OPT_PREFAULT);
+	PARSE(&p, "run", "--kernel", "k", "--no-acpi=1");
+	expect_error(&p, "--no-acpi");
 }
 
 static void test_no_optimization_each(void **state)
@@ -367,6 +383,7 @@ int main(void)
 	    cmocka_unit_test(test_cpus),
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_iothreads),
+	    cmocka_unit_test(test_no_acpi),
 	    cmocka_unit_test(test_no_optimization_each),
 	    cmocka_unit_test(test_optimization_names),
 	    cmocka_unit_test(test_prefault_then_no_prefault),

@@ -73,6 +73,7 @@ struct boot_info {
 	uint64_t initrd_size;
 	const struct e820_entry *e820;
 	unsigned nr_e820;
+	uint64_t rsdp_addr; /* ACPI RSDP, 0 when there are no ACPI tables */
 };
 
 /*
@@ -94,6 +95,7 @@ int boot_write_info(const struct kernel_image *k, struct gmem *m, const struct b
 int boot_write_gdt_and_page_tables(struct gmem *m);
 
 /* Offsets of boot_params fields used by the loader and its tests. */
+#define BP_ACPI_RSDP_ADDR    0x070 /* u64, read by Linux 5.0 and later */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE  0x0c4
 #define BP_EXT_CMD_LINE_PTR  0x0c8

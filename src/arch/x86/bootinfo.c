@@ -95,6 +95,8 @@ static int write_zero_page(const struct kernel_image *k, struct gmem *m, const s
 	bp[BP_TYPE_OF_LOADER] = 0xff; /* "undefined" boot loader */
 	put32(bp, BP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
 	put32(bp, BP_EXT_CMD_LINE_PTR, 0);
+	/* Saves the guest its scan of the BIOS area for "RSD PTR ". */
+	memcpy(bp + BP_ACPI_RSDP_ADDR, &bi->rsdp_addr, sizeof(bi->rsdp_addr));
 	put32(bp, BP_RAMDISK_IMAGE, (uint32_t)bi->initrd_addr);
 	put32(bp, BP_RAMDISK_SIZE, (uint32_t)bi->initrd_size);
 	put32(bp, BP_EXT_RAMDISK_IMAGE, (uint32_t)(bi->initrd_addr >> 32));
@@ -112,6 +114,7 @@ static int write_start_info(struct gmem *m, const struct boot_info *bi, char *er
 	    .cmdline_paddr = BOOT_CMDLINE_ADDR,
 	    .memmap_paddr = BOOT_PVH_MEMMAP_ADDR,
 	    .memmap_entries = bi->nr_e820,
+	    .rsdp_paddr = bi->rsdp_addr,
 	};
 	struct hvm_modlist_entry mod = {.paddr = bi->initrd_addr, .size = bi->initrd_size};
 
