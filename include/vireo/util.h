@@ -44,6 +44,9 @@ bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 
+/* The byte that makes p[0..len) sum to zero (MP and ACPI table checksums). */
+uint8_t sum_to_zero(const void *p, size_t len);
+
 /* Read a whole file into a malloc'd buffer; NULL (errno set) on failure. */
 void *read_file(const char *path, size_t *len);
 

@@ -166,3 +166,13 @@ fail:
 	close(fd);
 	return NULL;
 }
+
+uint8_t sum_to_zero(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint8_t sum = 0;
+
+	while (len--)
+		sum += *b++;
+	return (uint8_t)-sum;
+}

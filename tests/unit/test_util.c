@@ -202,13 +202,24 @@ static void test_now_ns_monotonic(void **state)
 	assert_true(b - a >= 2000000);
 }
 
+static void test_sum_to_zero(void **state)
+{
+	uint8_t t[5] = {0x12, 0xff, 0x80, 0x01, 0};
+
+	(void)state;
+	assert_int_equal(sum_to_zero(t, 0), 0);
+	assert_int_equal(sum_to_zero(t, 4), (uint8_t) - (0x12 + 0xff + 0x80 + 0x01));
+	t[4] = sum_to_zero(t, 4); /* as a table fills in its checksum byte */
+	assert_int_equal(sum_to_zero(t, 5), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_size_ok),    cmocka_unit_test(test_parse_size_bad),
 	    cmocka_unit_test(test_parse_uint),	     cmocka_unit_test(test_read_file),
 	    cmocka_unit_test(test_messages),	     cmocka_unit_test(test_errf),
-	    cmocka_unit_test(test_now_ns_monotonic),
+	    cmocka_unit_test(test_now_ns_monotonic), cmocka_unit_test(test_sum_to_zero),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include "vireo/x86/acpi.h"
 
 #include "vireo/pci.h"
+#include "vireo/util.h"
 #include "vireo/x86/aml.h"
 #include "vireo/x86/layout.h"
 
@@ -125,16 +126,6 @@ struct madt_lapic_nmi {
 	uint8_t lint;
 } __attribute__((packed));
 
-static uint8_t checksum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *b++;
-	return (uint8_t)-sum;
-}
-
 static void header(struct acpi_header *h, const char *sig, uint32_t length, uint8_t revision)
 {
 	memcpy(h->signature, sig, 4);
@@ -153,7 +144,7 @@ static void seal(uint8_t *table)
 	struct acpi_header *h = (struct acpi_header *)table;
 
 	h->checksum = 0;
-	h->checksum = checksum(table, h->length);
+	h->checksum = sum_to_zero(table, h->length);
 }
 
 static size_t madt_size(unsigned ncpus, unsigned npci)
@@ -395,8 +386,8 @@ size_t acpi_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
 
 	build_madt(buf + madt, ncpus, pci, npci);
 
-	r.checksum = checksum(&r, 20);
-	r.extended_checksum = checksum(&r, sizeof(r));
+	r.checksum = sum_to_zero(&r, 20);
+	r.extended_checksum = sum_to_zero(&r, sizeof(r));
 	memcpy(buf + rsdp, &r, sizeof(r));
 	return dsdt + dsdt_len;
 }

@@ -94,16 +94,6 @@ _Static_assert(sizeof(struct mpc_cpu) == 20, "MP processor entry is 20 bytes");
 #define ISA_BUS_ID   1
 #define MP_IRQ_LEVEL 0x0f /* irqflag: trigger level (3 << 2), polarity active high (3) */
 
-static uint8_t checksum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *b++;
-	return (uint8_t)-sum;
-}
-
 /* Is ISA IRQ `irq` a PCI line instead? */
 static bool pci_owns(unsigned irq, const struct mp_pci_intx *pci, unsigned npci)
 {
@@ -213,10 +203,10 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
 	mpc.length = (uint16_t)(pos - table);
 	mpc.oemcount = count;
 	memcpy(buf + table, &mpc, sizeof(mpc));
-	buf[table + offsetof(struct mpc_table, checksum)] = checksum(buf + table, mpc.length);
+	buf[table + offsetof(struct mpc_table, checksum)] = sum_to_zero(buf + table, mpc.length);
 
 	mpf.physptr = (uint32_t)(base + table);
-	mpf.checksum = checksum(&mpf, sizeof(mpf));
+	mpf.checksum = sum_to_zero(&mpf, sizeof(mpf));
 	memcpy(buf, &mpf, sizeof(mpf));
 	return pos;
 }
