@@ -176,6 +176,28 @@ static void test_dsdt(void **state)
 		    contains(d, len, "RTC_", 4));
 }
 
+/* Five devices on four lines: one override per line, and the MADT's
+ * length still adds up to its entries. */
+static void test_shared_lines(void **state)
+{
+	static const struct mp_pci_intx five[] = {
+	    {.slot = 1, .irq = 10}, {.slot = 2, .irq = 11}, {.slot = 3, .irq = 5},
+	    {.slot = 4, .irq = 9},  {.slot = 5, .irq = 10},
+	};
+	size_t n = acpi_build(tables, sizeof(tables), BASE, 1, five, 5);
+	const uint8_t *xsdt = tables + (rd64(tables + 24) - BASE), *m;
+	unsigned overrides = 0;
+	size_t off;
+
+	(void)state;
+	assert_true(n > 0);
+	m = table_at(rd64(xsdt + 44), n, "APIC");
+	for (off = 44; off < rd32(m + 4); off += m[off + 1])
+		overrides += m[off] == 2;
+	assert_int_equal(off, rd32(m + 4));
+	assert_int_equal(overrides, 4);
+}
+
 static void test_rejects_what_does_not_fit(void **state)
 {
 	const struct mp_pci_intx bad_slot = {.slot = 32, .irq = 10};
@@ -276,6 +298,7 @@ int main(void)
 	    cmocka_unit_test(test_pointers_and_checksums),
 	    cmocka_unit_test(test_madt),
 	    cmocka_unit_test(test_dsdt),
+	    cmocka_unit_test(test_shared_lines),
 	    cmocka_unit_test(test_rejects_what_does_not_fit),
 	    cmocka_unit_test(test_aml_pkglen),
 	    cmocka_unit_test(test_aml_atoms),

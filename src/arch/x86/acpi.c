@@ -147,10 +147,29 @@ static void seal(uint8_t *table)
 	h->checksum = sum_to_zero(table, h->length);
 }
 
-static size_t madt_size(unsigned ncpus, unsigned npci)
+/* Devices share lines (IRQs 10, 11, 5, 9 in turn): one override per line. */
+static bool first_with_irq(const struct mp_pci_intx *pci, unsigned i)
+{
+	for (unsigned j = 0; j < i; j++)
+		if (pci[j].irq == pci[i].irq)
+			return false;
+	return true;
+}
+
+static unsigned distinct_irqs(const struct mp_pci_intx *pci, unsigned npci)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < npci; i++)
+		n += first_with_irq(pci, i);
+	return n;
+}
+
+static size_t madt_size(unsigned ncpus, const struct mp_pci_intx *pci, unsigned npci)
 {
 	return sizeof(struct acpi_header) + 8 + ncpus * sizeof(struct madt_lapic) +
-	       sizeof(struct madt_ioapic) + npci * sizeof(struct madt_override) +
+	       sizeof(struct madt_ioapic) +
+	       distinct_irqs(pci, npci) * sizeof(struct madt_override) +
 	       sizeof(struct madt_lapic_nmi);
 }
 
@@ -159,7 +178,8 @@ static void build_madt(uint8_t *t, unsigned ncpus, const struct mp_pci_intx *pci
 	uint32_t lapic_addr = (uint32_t)LAPIC_ADDR, flags = MADT_PCAT_COMPAT;
 	size_t pos = sizeof(struct acpi_header);
 
-	header((struct acpi_header *)t, "APIC", (uint32_t)madt_size(ncpus, npci), MADT_REVISION);
+	header((struct acpi_header *)t, "APIC", (uint32_t)madt_size(ncpus, pci, npci),
+	       MADT_REVISION);
 	memcpy(t + pos, &lapic_addr, 4);
 	memcpy(t + pos + 4, &flags, 4);
 	pos += 8;
@@ -192,6 +212,8 @@ static void build_madt(uint8_t *t, unsigned ncpus, const struct mp_pci_intx *pci
 					  .gsi = pci[i].irq,
 					  .flags = INTI_LEVEL_HIGH};
 
+		if (!first_with_irq(pci, i))
+			continue;
 		memcpy(t + pos, &e, sizeof(e));
 		pos += sizeof(e);
 	}
@@ -359,7 +381,7 @@ size_t acpi_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
 	/* Layout: RSDP, XSDT (two entries), FADT, MADT, DSDT; 8-byte aligned. */
 	const size_t rsdp = 0, xsdt = 40, fadt = xsdt + sizeof(struct acpi_header) + 16;
 	const size_t madt = (fadt + sizeof(struct acpi_fadt) + 7) & ~(size_t)7;
-	const size_t dsdt = (madt + madt_size(ncpus, npci) + 7) & ~(size_t)7;
+	const size_t dsdt = (madt + madt_size(ncpus, pci, npci) + 7) & ~(size_t)7;
 	size_t dsdt_len;
 	struct acpi_rsdp r = {.signature = "RSD PTR ",
 			      .oem_id = "VIREO ",
