@@ -9,6 +9,7 @@
  *   0x008ff0  initial stack pointer
  *   0x020000  kernel command line
  *   0x09fc00  EBDA (reserved in e820)
+ *   0x0e0000  ACPI tables, RSDP first (BIOS area, reserved; x86/acpi.h)
  *   0x0f0000  MP floating pointer + MP table (BIOS area, reserved)
  *   0x100000  kernel (bzImage protected-mode part; PVH ELFs load at p_paddr)
  *   ...       initrd, as high as fits below 4 GiB and the kernel's limit
