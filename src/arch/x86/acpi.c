@@ -147,21 +147,13 @@ static void seal(uint8_t *table)
 	h->checksum = sum_to_zero(table, h->length);
 }
 
-/* Devices share lines (IRQs 10, 11, 5, 9 in turn): one override per line. */
-static bool first_with_irq(const struct mp_pci_intx *pci, unsigned i)
-{
-	for (unsigned j = 0; j < i; j++)
-		if (pci[j].irq == pci[i].irq)
-			return false;
-	return true;
-}
-
-static unsigned distinct_irqs(const struct mp_pci_intx *pci, unsigned npci)
+/* The ISA IRQs that are PCI lines, each once however many devices share it. */
+static unsigned pci_line_count(const struct mp_pci_intx *pci, unsigned npci)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < npci; i++)
-		n += first_with_irq(pci, i);
+	for (unsigned irq = 0; irq < ISA_IRQS; irq++)
+		n += pci_intx_owns_irq(pci, npci, irq);
 	return n;
 }
 
@@ -169,7 +161,7 @@ static size_t madt_size(unsigned ncpus, const struct mp_pci_intx *pci, unsigned 
 {
 	return sizeof(struct acpi_header) + 8 + ncpus * sizeof(struct madt_lapic) +
 	       sizeof(struct madt_ioapic) +
-	       distinct_irqs(pci, npci) * sizeof(struct madt_override) +
+	       pci_line_count(pci, npci) * sizeof(struct madt_override) +
 	       sizeof(struct madt_lapic_nmi);
 }
 
@@ -205,14 +197,14 @@ static void build_madt(uint8_t *t, unsigned ncpus, const struct mp_pci_intx *pci
 	}
 	/* ISA IRQ n is GSI n (KVM's default routing): only the PCI lines need
 	 * saying, as level-triggered and active high. */
-	for (unsigned i = 0; i < npci; i++) {
+	for (unsigned irq = 0; irq < ISA_IRQS; irq++) {
 		struct madt_override e = {.type = MADT_INT_OVERRIDE,
 					  .length = sizeof(e),
-					  .source_irq = pci[i].irq,
-					  .gsi = pci[i].irq,
+					  .source_irq = (uint8_t)irq,
+					  .gsi = irq,
 					  .flags = INTI_LEVEL_HIGH};
 
-		if (!first_with_irq(pci, i))
+		if (!pci_intx_owns_irq(pci, npci, irq))
 			continue;
 		memcpy(t + pos, &e, sizeof(e));
 		pos += sizeof(e);

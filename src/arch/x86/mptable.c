@@ -89,13 +89,11 @@ _Static_assert(sizeof(struct mpf_intel) == 16, "MP floating pointer is 16 bytes"
 _Static_assert(sizeof(struct mpc_table) == 44, "MP table header is 44 bytes");
 _Static_assert(sizeof(struct mpc_cpu) == 20, "MP processor entry is 20 bytes");
 
-#define ISA_IRQS     16
 #define PCI_BUS_ID   0
 #define ISA_BUS_ID   1
 #define MP_IRQ_LEVEL 0x0f /* irqflag: trigger level (3 << 2), polarity active high (3) */
 
-/* Is ISA IRQ `irq` a PCI line instead? */
-static bool pci_owns(unsigned irq, const struct mp_pci_intx *pci, unsigned npci)
+bool pci_intx_owns_irq(const struct mp_pci_intx *pci, unsigned npci, unsigned irq)
 {
 	for (unsigned i = 0; i < npci; i++)
 		if (pci[i].irq == irq)
@@ -108,7 +106,7 @@ static unsigned isa_entries(const struct mp_pci_intx *pci, unsigned npci)
 	unsigned n = 0;
 
 	for (unsigned irq = 0; irq < ISA_IRQS; irq++)
-		n += !pci_owns(irq, pci, npci);
+		n += !pci_intx_owns_irq(pci, npci, irq);
 	return n;
 }
 
@@ -178,7 +176,7 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
 					 .dstapic = ioapic_id,
 					 .dstirq = irq};
 
-		if (!pci_owns(irq, pci, npci))
+		if (!pci_intx_owns_irq(pci, npci, irq))
 			put(buf, &pos, &count, &src, sizeof(src));
 	}
 	for (unsigned i = 0; i < npci; i++) {
