@@ -104,6 +104,11 @@ entry64_common:
 	movl $SEL_TSS0, %eax
 	ltr %ax
 	lidt idt_desc(%rip)
+	/* CPL3 runs with interrupts on: mask the 8259s first, whose vectors a
+	 * BIOS may have left on the exceptions' (QEMU's PIT: IRQ 0 = #DF). */
+	movb $0xff, %al
+	outb %al, $0x21
+	outb %al, $0xa1
 	movl $(kstacks + KSTACK_SIZE), %esp
 	pushq $SEL_UDATA
 	pushq $bsp_ustack_top
@@ -174,6 +179,8 @@ isr_table:
 	.balign 16, 0xcc
 	.if vec == VEC_TIMER
 	jmp timer_isr
+	.elseif vec == VEC_UD
+	jmp ud_isr
 	.elseif vec >= VEC_MSI_BASE && vec < VEC_MSI_BASE + VEC_MSI_COUNT
 	incl msi_counts + 4 * (vec - VEC_MSI_BASE)(%rip)	/* 6 bytes */
 	jmp lapic_eoi_iret
@@ -194,19 +201,43 @@ isr_table:
 	.balign 16, 0xcc
 isr_table_end:
 
-/* LAPIC timer: count and EOI. 6 instructions. The virtio MSI-X stubs
+/* LAPIC timer: count and EOI. 7 instructions. The virtio MSI-X stubs
  * (vectors VEC_MSI_BASE..+VEC_MSI_COUNT-1) count in their slot and join at
- * lapic_eoi_iret: 7 instructions. */
+ * lapic_eoi_iret: 8 instructions. irq_seq counts them all, for SYS_WAIT_IRQ. */
 timer_isr:
 	incl timer_ticks(%rip)
 lapic_eoi_iret:
+	incl irq_seq(%rip)
 	pushq %rax
 	xorl %eax, %eax
 	movabs %eax, LAPIC_EOI_ADDR
 	popq %rax
 	iretq
 
-/* The gate (int $0x80, DPL 3). EAX = number, EDI/RSI = arguments. */
+/*
+ * #UD. A KVM that runs CPL3 natively but not IDT gates to CPL0 (PVM) turns
+ * int $0x80 from CPL3 into #UD at the int. When the bytes at the faulting
+ * RIP are `int $0x80`, step over them, as the int would have, and run the
+ * gate: 7 instructions more. Anything else is a real #UD, and fatal.
+ */
+ud_isr:
+	pushq %rcx
+	movq 8(%rsp), %rcx	/* the faulting RIP */
+	cmpw $0x80cd, (%rcx)	/* cd 80: int $0x80 */
+	popq %rcx
+	jne 1f
+	incl gate_ud_entries(%rip)
+	addq $2, (%rsp)
+	jmp syscall_isr
+1:	pushq $0
+	pushq $VEC_UD
+	jmp isr_common
+
+/*
+ * The gate (int $0x80, DPL 3; or ud_isr). EAX = number, EDI/RSI = arguments.
+ * Entered through an interrupt gate, so IF is 0 here; iretq restores the
+ * caller's (always 1: CPL3 runs with interrupts on, see USER_RFLAGS).
+ */
 syscall_isr:
 	cmpl $SYS_WAIT_IRQ, %eax
 	je 1f
@@ -214,16 +245,21 @@ syscall_isr:
 	je 3f
 	cmpl $SYS_RDMSR, %eax
 	je 4f
+	cmpl $SYS_SET_IOPL, %eax
+	je 5f
 	cmpl $SYS_HALT, %eax
 	je 2f
 	movq $-1, %rax
 	iretq
-1:	sti			/* the interrupt shadow covers the hlt */
+/* Sleep unless an interrupt came since the caller read irq_seq (ESI): with
+ * IF 0 since the gate, none can slip between this check and the hlt, which
+ * the sti's interrupt shadow covers. */
+1:	cmpl %esi, irq_seq(%rip)
+	jne 6f
+	sti
 	hlt
-	cli
-	iretq
-2:	cli
-	hlt
+6:	iretq
+2:	hlt			/* IF is 0: for good */
 	jmp 2b
 3:	movl %edi, %ecx
 	movl %esi, %eax
@@ -235,6 +271,10 @@ syscall_isr:
 	rdmsr
 	shlq $32, %rdx
 	orq %rdx, %rax
+	iretq
+5:	andl $~0x3000, 16(%rsp)	/* the caller's RFLAGS.IOPL = EDI */
+	shll $12, %edi
+	orl %edi, 16(%rsp)
 	iretq
 
 /* Everything else is fatal: save the registers and report (trap_fatal). */
@@ -288,10 +328,14 @@ ap_tramp_end:
 
 	.data
 	.balign 4
-	.globl ap_next_index, timer_ticks, msi_counts
+	.globl ap_next_index, timer_ticks, irq_seq, gate_ud_entries, msi_counts
 ap_next_index:			/* next AP index; the BSP is 0. Reset by smp.c. */
 	.long 1
 timer_ticks:			/* incremented by timer_isr */
+	.long 0
+irq_seq:			/* incremented by every timer and MSI-X interrupt */
+	.long 0
+gate_ud_entries:		/* int $0x80s that arrived as #UD (ud_isr) */
 	.long 0
 msi_counts:			/* msi_counts[v - VEC_MSI_BASE]: incremented by the MSI-X stubs */
 	.fill VEC_MSI_COUNT, 4, 0

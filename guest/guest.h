@@ -2,9 +2,11 @@
 /*
  * guest.h -- the test guest's internal interfaces.
  *
- * All C code runs at CPL3 with IOPL 3 (in/out/cli/sti allowed) on an identity
- * map of the first 4 GiB, except trap_fatal(), which the CPL0 interrupt stubs
- * call. Privileged work goes through the int $0x80 gate (sys_*()).
+ * All C code runs at CPL3 on an identity map of the first 4 GiB, except
+ * trap_fatal(), which the CPL0 interrupt stubs call. CPL3 runs with
+ * interrupts on and never uses cli/sti; port I/O is allowed by IOPL 3 and by
+ * the TSS I/O bitmap (layout.h says why both). Privileged work goes through
+ * the int $0x80 gate (sys_*()).
  */
 #ifndef GUEST_H
 #define GUEST_H
@@ -28,7 +30,7 @@
 #define EXIT_TRAP  3 /* unexpected exception or interrupt */
 #define EXIT_BOOT  4 /* bad boot information, no usable clock */
 
-/* ---- CPU helpers (usable at CPL3 with IOPL 3) ---------------------------- */
+/* ---- CPU helpers (usable at CPL3) ------------------------------------------ */
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -104,22 +106,6 @@ static inline void barrier(void)
 	__asm__ volatile("" ::: "memory");
 }
 
-static inline void irq_enable(void)
-{
-	__asm__ volatile("sti" ::: "memory");
-}
-
-static inline void irq_disable(void)
-{
-	__asm__ volatile("cli" ::: "memory");
-}
-
-/* Take any interrupt that is pending (IF stays 0 afterwards). */
-static inline void irq_flush(void)
-{
-	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
-}
-
 /* Full fence: orders earlier stores before later loads (virtio_mb). */
 static inline void mb(void)
 {
@@ -181,9 +167,23 @@ static inline void phys_write32(uint64_t pa, uint32_t v)
 
 /* ---- The CPL0 gate -------------------------------------------------------- */
 
-static inline void sys_wait_irq(void)
+/*
+ * Wait for an interrupt without losing one: read irq_seq_now() *before*
+ * checking the condition, then pass it here. The gate sleeps only if no
+ * interrupt has come since, so one that lands between the check and the
+ * call just makes this return at once.
+ */
+static inline void sys_wait_irq(uint32_t seen)
 {
-	__asm__ volatile("int $0x80" : : "a"(SYS_WAIT_IRQ) : "memory");
+	__asm__ volatile("int $0x80" : : "a"(SYS_WAIT_IRQ), "S"(seen) : "memory");
+}
+
+/* Timer and MSI-X interrupts taken so far (entry.S). */
+extern volatile uint32_t irq_seq;
+
+static inline uint32_t irq_seq_now(void)
+{
+	return irq_seq;
 }
 
 NORETURN static inline void sys_halt(void)
@@ -203,6 +203,12 @@ static inline uint64_t sys_rdmsr(uint32_t msr)
 	uint64_t v = SYS_RDMSR;
 	__asm__ volatile("int $0x80" : "+a"(v) : "D"(msr) : "rcx", "rdx", "memory");
 	return v;
+}
+
+/* Port I/O permission of the caller: IOPL 0 leaves only the TSS bitmap. */
+static inline void sys_set_iopl(unsigned iopl)
+{
+	__asm__ volatile("int $0x80" : "+D"(iopl) : "a"(SYS_SET_IOPL) : "memory");
 }
 
 /* ---- lib.c ----------------------------------------------------------------- */
@@ -327,6 +333,7 @@ int run_timer(void);
 int run_kvmclock(void);
 int run_smp(void);
 int run_trap(void);
+int run_gate(void);
 int run_reset(void);
 int run_echo(void);
 /* blk.c, rng_console.c (the virtio driver is in virtio.h) */
@@ -340,6 +347,8 @@ int run_console(void);
 
 /* Set by entry.S / used by smp.c and the timer ISR. */
 extern volatile uint32_t timer_ticks;
+/* int $0x80s that reached the gate through #UD (entry.S ud_isr). */
+extern volatile uint32_t gate_ud_entries;
 /* Interrupts taken on vector VEC_MSI_BASE + i (the MSI-X stubs in entry.S). */
 extern volatile uint32_t msi_counts[VEC_MSI_COUNT];
 extern volatile uint32_t ap_next_index;

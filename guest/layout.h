@@ -35,10 +35,21 @@
 #define BSP_USTACK_SIZE 65536 /* CPL3 stack of the BSP */
 #define AP_USTACK_SIZE	8192  /* CPL3 stack of each AP */
 
-/* User-mode RFLAGS: IOPL=3 (in/out/cli/sti allowed at CPL3), IF=0, bit 1. */
-#define USER_RFLAGS 0x3002
+/* The one I/O permission bitmap every TSS shares: right after the TSS array,
+ * one bit per port (tables.S). */
+#define IO_BITMAP_OFFSET (MAX_CPUS * TSS_STRIDE)
+#define IO_BITMAP_SIZE	 (65536 / 8)
+
+/*
+ * User-mode RFLAGS: IOPL 3, IF 1, bit 1. CPL3 code runs with interrupts on
+ * and never uses cli/sti: a KVM that runs CPL3 natively (PVM) keeps IF set
+ * there whatever the guest asks, and faults cli/sti. IOPL 3 lets in/out
+ * through on hardware; the TSS I/O bitmap does where IOPL is ignored.
+ */
+#define USER_RFLAGS 0x3202
 
 /* Interrupt vectors. */
+#define VEC_UD	      0x06 /* #UD: also int $0x80 where it arrives as #UD */
 #define VEC_TIMER     0x40 /* LAPIC timer */
 #define VEC_MSI_BASE  0x50 /* virtio MSI-X vectors: count, EOI */
 #define VEC_MSI_COUNT 16
@@ -46,10 +57,11 @@
 #define VEC_SPURIOUS  0xff /* LAPIC spurious vector */
 
 /* System calls through int $0x80: number in %eax, arguments in %rdi, %rsi. */
-#define SYS_WAIT_IRQ 1 /* sti; hlt; cli: wait for the next interrupt */
-#define SYS_HALT     2 /* cli; hlt forever */
+#define SYS_WAIT_IRQ 1 /* hlt until an interrupt, unless irq_seq != %esi already */
+#define SYS_HALT     2 /* hlt forever, interrupts off */
 #define SYS_WRMSR    3 /* wrmsr(%edi, %rsi) */
 #define SYS_RDMSR    4 /* %rax = rdmsr(%edi) */
+#define SYS_SET_IOPL 5 /* the caller's RFLAGS.IOPL = %edi (0..3) */
 
 /* SMP trampoline: copied below 1 MiB, SIPI vector = address >> 12. */
 #define AP_TRAMPOLINE_ADDR 0x8000

@@ -162,7 +162,6 @@ NORETURN void guest_exit(unsigned code)
 		for (;;)
 			__asm__ volatile("cli; hlt");
 	}
-	irq_disable();
 	sys_halt();
 }
 
@@ -232,6 +231,7 @@ static const struct workload workloads[] = {
     {"timer", run_timer},
     {"smp", run_smp},
     {"kvmclock", run_kvmclock},
+    {"gate", run_gate},
     {"trap", run_trap},
     {"reset", run_reset},
     {"echo", run_echo},

@@ -121,6 +121,10 @@ fi
 run "hello,pio,timer" 2 1 "test=hello,pio,timer count=10" \
 	'^RESULT test=hello ' '^RESULT test=pio ops=10 ' '^RESULT test=timer ops=10 ' '^SUCCESS$'
 run "tsc=pit" 1 1 "test=hello tsc=pit" 'via=pit$' '^SUCCESS$'
+# int $0x80 is an ordinary gate here: ud_isr's path is taken once, by int $6.
+run "gate count=100" 1 1 "test=gate count=100" \
+	'^gate: 100 port writes and this line with IOPL 0$' \
+	'^RESULT test=gate ops=100 ns=[0-9]+ errors=0 .* int80=gate ud_entries=1 iopl0_pio=100$' '^SUCCESS$'
 run "trap (ud2 at CPL3)" 1 7 "test=trap" \
 	'^FAIL: CPU exception vector=6 \(#UD\) error=0x0 rip=0x[0-9a-f]+ cs=0x33 '
 run "reset (i8042)" 1 0 "test=reset" '^reset: pulsing the i8042 reset line'

@@ -140,7 +140,6 @@ NORETURN void ap_main(uint32_t index)
 	(void)index;
 	kprintf("AP %u up apic_id=%u\n", n, apic_id);
 	__atomic_add_fetch(&ap_printed, 1, __ATOMIC_SEQ_CST);
-	irq_disable();
 	sys_halt();
 }
 

@@ -56,10 +56,11 @@ gdt:
 	.quad 0x00cffa000000ffff	/* 0x20 SEL_UCODE32: 32-bit code, DPL 3 */
 	.quad 0x00cff2000000ffff	/* 0x28 SEL_UDATA: data, DPL 3 */
 	.quad 0x00affa000000ffff	/* 0x30 SEL_UCODE: 64-bit code, DPL 3 */
-	/* 0x38 + 16 * i: 64-bit available TSS of CPU i, limit 103 */
+	/* 0x38 + 16 * i: 64-bit available TSS of CPU i. The limit reaches past
+	 * the shared I/O bitmap's terminating byte (see tss_array). */
 	.set c, 0
 	.rept MAX_CPUS
-	.word 103
+	.word IO_BITMAP_OFFSET - c * TSS_STRIDE + IO_BITMAP_SIZE
 	.word __tss_lo + c * TSS_STRIDE
 	.byte __tss_b2
 	.byte 0x89
@@ -76,7 +77,9 @@ gdt_desc:
 	.quad gdt
 
 /* IDT: vector v -> isr_table + 16 * v, interrupt gates (IF cleared), DPL 0
- * except the system call gate. */
+ * except the system call gate and #UD: `int $6; int $0x80` lets the gate
+ * workload take ud_isr's path on a CPU whose int $0x80 is an ordinary gate
+ * (a #UD raised by the CPU ignores the DPL). */
 	.balign 16
 	.globl idt, idt_desc
 idt:
@@ -85,7 +88,7 @@ idt:
 	.word __isr_lo + vec * 16
 	.word SEL_KCODE
 	.byte 0
-	.if vec == VEC_SYSCALL
+	.if vec == VEC_SYSCALL || vec == VEC_UD
 	.byte 0xee
 	.else
 	.byte 0x8e
@@ -101,8 +104,12 @@ idt_desc:
 	.quad idt
 
 /* One 104-byte TSS per CPU, TSS_STRIDE apart: RSP0 = top of that CPU's
- * kernel stack; I/O bitmap offset past the limit (no bitmap: with IOPL 3 the
- * CPL3 code may use every port). */
+ * kernel stack. Every TSS's I/O map base points at the one I/O permission
+ * bitmap after the array, which allows every port. User code runs with IOPL 3
+ * as well, and on hardware IOPL alone would do; the bitmap is for a KVM that
+ * ignores IOPL at CPL3 (PVM): its instruction emulator still honours the
+ * bitmap when the in/out faults. So CPL3 port I/O works on both, with one
+ * exit per access either way. */
 	.balign 8192
 	.globl tss_array
 tss_array:
@@ -115,10 +122,13 @@ tss_array:
 	.quad 0, 0, 0, 0, 0, 0, 0	/* ist1..ist7 */
 	.quad 0				/* reserved */
 	.word 0				/* reserved */
-	.word 104			/* I/O map base */
+	.word IO_BITMAP_OFFSET - c * TSS_STRIDE	/* I/O map base: io_bitmap */
 	.fill TSS_STRIDE - 104, 1, 0
 	.set c, c + 1
 	.endr
-tss_array_end:
+	.globl io_bitmap
+io_bitmap:			/* tss_array + IO_BITMAP_OFFSET */
+	.fill IO_BITMAP_SIZE, 1, 0	/* bit clear: port allowed; all 65536 */
+	.byte 0xff		/* the CPU reads two bytes at a time: this one ends the map */
 
 	.section .note.GNU-stack, "", @progbits

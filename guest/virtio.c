@@ -11,7 +11,7 @@
  *
  * Command-line keys read here (every virtio workload):
  *   irq=0         poll the used ring; no MSI-X vectors (NO_VECTOR)
- *   wait=spin     with irq=1, spin on the used ring with interrupts enabled
+ *   wait=spin     with irq=1, spin on the used ring instead of halting
  *   event_idx=0   do not accept VIRTIO_F_RING_EVENT_IDX
  *   indirect=0    do not accept VIRTIO_F_INDIRECT_DESC
  *   qsize=N       cap queue sizes at N (a power of 2, default VQ_MAX_SIZE)
@@ -530,8 +530,6 @@ void vdev_close(struct vdev *d)
 	if (d->probed)
 		reset_device(d);
 	watchdog_stop();
-	if (d->irq)
-		irq_flush(); /* count what is still pending */
 }
 
 void vdev_describe(const struct vdev *d)
@@ -642,9 +640,9 @@ int vq_wait(struct vq *q, uint64_t timeout_tsc)
 	uint64_t start = rdtsc();
 	int ret = 0;
 
-	if (use_irq && d->spin)
-		irq_enable();
 	for (;;) {
+		uint32_t seen = irq_seq_now(); /* before the check: see sys_wait_irq() */
+
 		if (vq_has_used(q))
 			break;
 		if (use_irq && d->event_idx) {
@@ -672,12 +670,10 @@ int vq_wait(struct vq *q, uint64_t timeout_tsc)
 			break;
 		}
 		if (use_irq && !d->spin)
-			sys_wait_irq();
+			sys_wait_irq(seen);
 		else
 			cpu_relax();
 	}
-	if (use_irq && d->spin)
-		irq_disable();
 	return ret;
 }
 

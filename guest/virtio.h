@@ -172,7 +172,7 @@ struct vdev {
 	struct vq vq[VDEV_MAX_VQS];
 	void *ring_mem[VDEV_MAX_VQS];
 
-	/* Options (command line): irq=0 polls, wait=spin spins with IF=1. */
+	/* Options (command line): irq=0 polls, wait=spin spins instead of halting. */
 	bool irq, spin, event_idx;
 	uint64_t timeout_tsc;
 	uint32_t cfg_irqs_seen;

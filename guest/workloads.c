@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * workloads.c -- hello, pio, quiet-pio, echo, timer, kvmclock, trap, reset (smp is in
- * smp.c).
+ * workloads.c -- hello, pio, quiet-pio, echo, timer, kvmclock, gate, trap, reset (smp
+ * is in smp.c).
  *
  * Each prints one `RESULT test=NAME ops=N ns=N errors=N ...` line and returns
  * 0, or returns fail(reason). All loops run at CPL3.
@@ -161,20 +161,22 @@ int run_timer(void)
 	t0 = rdtsc();
 	/* Generous: ten times the expected time plus a second. */
 	deadline = t0 + ns_to_tsc(count * period_us * 10000 + 1000000000ull);
-	irq_enable();
-	while ((ticks = timer_ticks) < count) {
+	for (;;) {
+		uint32_t seen = irq_seq_now(); /* before the check: see sys_wait_irq() */
+
+		if ((ticks = timer_ticks) >= count)
+			break;
 		if ((int64_t)(rdtsc() - deadline) > 0) {
 			errors = 1;
 			break;
 		}
 		/* hlt only once ticks flow, so a silent timer still hits the deadline. */
 		if (!spin && ticks > 0)
-			sys_wait_irq();
+			sys_wait_irq(seen);
 		else
 			cpu_relax();
 	}
 	t1 = rdtsc();
-	irq_disable();
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
 	lapic_write(LAPIC_TIMER_ICR, 0);
 
@@ -221,6 +223,62 @@ int run_kvmclock(void)
 		return fail("kvmclock never advanced");
 	if (errors)
 		return fail("kvmclock went backwards %lu times", errors);
+	return 0;
+}
+
+/* The gate as ud_isr takes it on a KVM whose int $0x80 arrives as #UD:
+ * int $6 (DPL 3) enters ud_isr with RIP at the int $0x80 that follows. */
+static uint64_t sys_rdmsr_via_ud(uint32_t msr)
+{
+	uint64_t v = SYS_RDMSR;
+	__asm__ volatile("int $6; int $0x80" : "+a"(v) : "D"(msr) : "rcx", "rdx", "memory");
+	return v;
+}
+
+/*
+ * gate count=N: the CPL3 -> CPL0 gate and CPL3 port I/O, the two things a
+ * KVM that runs CPL3 natively (PVM) does differently from hardware.
+ *  - N int $0x80 calls (rdmsr IA32_APIC_BASE) agree with each other; a
+ *    wait for an interrupt that already came returns at once (no hlt).
+ *  - ud_isr's path: where int $0x80 already arrived as #UD it was taken N
+ *    times; elsewhere it is taken once more, on purpose (int $6).
+ *  - With IOPL 0 only the TSS I/O bitmap allows port I/O: N writes to the
+ *    test port, each one exit as always.
+ */
+int run_gate(void)
+{
+	uint64_t count = cmdline_u64("count", 1000);
+	uint32_t ud_before = gate_ud_entries;
+	uint64_t base, errors = 0, t0, t1;
+
+	if (count == 0)
+		fail_exit(EXIT_USAGE, "gate: count must be > 0");
+	base = sys_rdmsr(MSR_APIC_BASE);
+	t0 = rdtsc();
+	for (uint64_t i = 0; i < count; i++)
+		errors += sys_rdmsr(MSR_APIC_BASE) != base;
+	t1 = rdtsc();
+	bool int80_is_ud = gate_ud_entries != ud_before;
+
+	if (!int80_is_ud) {
+		errors += sys_rdmsr_via_ud(MSR_APIC_BASE) != base;
+		errors += gate_ud_entries != ud_before + 1;
+	}
+	sys_wait_irq(irq_seq_now() - 1); /* an interrupt "came": must not halt */
+
+	sys_set_iopl(0);
+	pio_loop(VIREO_PORT_TEST, count);
+	kprintf("gate: %lu port writes and this line with IOPL 0\n", count);
+	sys_set_iopl(3);
+
+	uint64_t ns = tsc_to_ns(t1 - t0);
+
+	kprintf("RESULT test=gate ops=%lu ns=%lu errors=%lu ns_per_op=%lu int80=%s ud_entries=%u "
+		"iopl0_pio=%lu\n",
+		count, ns, errors, per_op(ns, count), int80_is_ud ? "ud" : "gate",
+		gate_ud_entries - ud_before, count);
+	if (errors)
+		return fail("gate: %lu calls returned a wrong value or missed ud_isr", errors);
 	return 0;
 }
 

@@ -68,6 +68,23 @@ timer() {
 	want_stat '.kvm.irq_injections' -ge 50
 }
 
+# The CPL3 -> CPL0 gate and CPL3 port I/O on every KVM: int $0x80 works
+# (as a gate, or as #UD where a KVM runs CPL3 natively: PVM), ud_isr's path
+# is taken either way, and with IOPL 0 the TSS I/O bitmap alone lets the
+# 1000 test-port writes through, one exit each.
+gate() {
+	local via ud
+	boot gate --kernel "$BZ" --cmdline "test=gate count=1000"
+	want_success && want_output "RESULT test=gate ops=1000 " &&
+		want_stat '.pio["0x4f0"].exits' -eq 1000 || return 1
+	via=$(result_field gate int80) ud=$(result_field gate ud_entries)
+	case $via in
+	gate) [ "$ud" -eq 1 ] || fail "int \$6 took ud_isr's path $ud times, want 1" ;;
+	ud) [ "$ud" -ge 1000 ] || fail "only $ud of 1000+ int \$0x80s came through #UD" ;;
+	*) fail "int80=$via" ;;
+	esac
+}
+
 smp_n() {
 	local n=$1 i
 	boot "smp-$n" --kernel "$BZ" --cpus "$n" --cmdline "test=smp"
@@ -153,6 +170,7 @@ case_run "quiet-pio: zero userspace exits on 0x80" quiet_pio
 case_run "quiet-pio --no-ioeventfd: one exit per write" quiet_pio_off
 case_run "kvmclock: no exits per read" kvmclock
 case_run "timer: LAPIC timer interrupts arrive" timer
+case_run "gate: int \$0x80 and its #UD path, port I/O through the TSS bitmap" gate
 case_run "smp with 1 vCPU" smp_1
 case_run "smp with 2 vCPUs" smp_2
 case_run "smp with 4 vCPUs" smp_4
