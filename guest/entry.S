@@ -59,6 +59,8 @@ pvh_entry:
 	jmp entry32_common
 
 ap_entry32:			/* from the trampoline, CS = SEL_CODE32 */
+	movl $SEL_KDATA, %eax	/* DS still holds its real-mode limit (64 KiB) */
+	movl %eax, %ds		/* and gdt_desc lies above it: lgdt would #GP */
 	movl $BOOT_AP, %edi
 
 /* Flat 32-bit protected mode, paging off -> long mode with our tables.

@@ -135,7 +135,7 @@ NORETURN void ap_main(uint32_t index);
 NORETURN void ap_main(uint32_t index)
 {
 	uint32_t n = __atomic_add_fetch(&ap_checked_in, 1, __ATOMIC_SEQ_CST);
-	uint32_t apic_id = cpuid(1, 0).ebx >> 24;
+	uint32_t apic_id = lapic_read(LAPIC_ID) >> 24;
 
 	(void)index;
 	kprintf("AP %u up apic_id=%u\n", n, apic_id);
