@@ -190,6 +190,23 @@ run_emulated() {
 	fi
 }
 
+# Which kind of KVM the guest tests meet, in one line. Only the harness asks;
+# vireo and the test guest do not (README, "Hosts").
+host_kind() {
+	if [ ! -e /dev/kvm ]; then
+		echo "no /dev/kvm: guest tests run on KVM inside an emulated machine (QEMU TCG, nested SVM)"
+	elif [ -d /sys/module/kvm_pvm ]; then
+		echo "PVM /dev/kvm (software KVM: CPL0 emulated, CPL3 native): guest tests run on it directly"
+	elif [ -d /sys/module/kvm_intel ]; then
+		echo "hardware /dev/kvm (kvm_intel, VT-x): guest tests run on it directly"
+	elif [ -d /sys/module/kvm_amd ]; then
+		echo "hardware /dev/kvm (kvm_amd, SVM): guest tests run on it directly"
+	else
+		echo "/dev/kvm of an unknown kind: guest tests run on it directly"
+	fi
+}
+echo "host: $(host_kind)"
+
 export FUZZ_TIME=${FUZZ_TIME:-10}
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
