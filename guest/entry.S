@@ -249,6 +249,8 @@ syscall_isr:
 	je 4f
 	cmpl $SYS_SET_IOPL, %eax
 	je 5f
+	cmpl $SYS_CPUID, %eax
+	je 7f
 	cmpl $SYS_HALT, %eax
 	je 2f
 	movq $-1, %rax
@@ -277,6 +279,10 @@ syscall_isr:
 5:	andl $~0x3000, 16(%rsp)	/* the caller's RFLAGS.IOPL = EDI */
 	shll $12, %edi
 	orl %edi, 16(%rsp)
+	iretq
+7:	movl %edi, %eax
+	movl %esi, %ecx
+	cpuid
 	iretq
 
 /* Everything else is fatal: save the registers and report (trap_fatal). */

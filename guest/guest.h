@@ -87,12 +87,18 @@ struct cpuid {
 	uint32_t eax, ebx, ecx, edx;
 };
 
+/*
+ * CPUID as the VMM set it, through the gate: CPUID at CPL0 always reaches
+ * KVM, while a KVM that runs CPL3 natively (PVM) does not intercept it
+ * there, and CPL3 would see the host CPU's values.
+ */
 static inline struct cpuid cpuid(uint32_t leaf, uint32_t subleaf)
 {
 	struct cpuid r;
-	__asm__ volatile("cpuid"
+	__asm__ volatile("int $0x80"
 			 : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
-			 : "a"(leaf), "c"(subleaf));
+			 : "a"(SYS_CPUID), "D"(leaf), "S"(subleaf)
+			 : "memory");
 	return r;
 }
 

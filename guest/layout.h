@@ -62,6 +62,7 @@
 #define SYS_WRMSR    3 /* wrmsr(%edi, %rsi) */
 #define SYS_RDMSR    4 /* %rax = rdmsr(%edi) */
 #define SYS_SET_IOPL 5 /* the caller's RFLAGS.IOPL = %edi (0..3) */
+#define SYS_CPUID    6 /* cpuid(leaf %edi, subleaf %esi) into eax, ebx, ecx, edx */
 
 /* SMP trampoline: copied below 1 MiB, SIPI vector = address >> 12. */
 #define AP_TRAMPOLINE_ADDR 0x8000
