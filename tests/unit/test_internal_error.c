@@ -2,11 +2,12 @@
 /*
  * test_internal_error.c -- a KVM internal error as vireo tells it: suberror
  * names, what is captured from a synthetic kvm_run and registers (KVM's
- * instruction bytes, or the guest's own read through its page tables) and the
- * one-line detail.
+ * instruction bytes, or the guest's own read through its page tables), the
+ * one-line detail and the "internal_error" object of the stats JSON.
  */
 #include "unit.h"
 
+#include "vireo/vm.h"
 #include "vireo/x86/internal_error.h"
 
 #define RAM MIB(16)
@@ -253,6 +254,100 @@ static void test_describe_fits(void **state)
 	free(run);
 }
 
+/* --- the stats JSON ---------------------------------------------------- */
+
+/* Write the JSON report of a bare VM (no KVM) and return it (malloc'd). */
+static char *report_json(struct vm *vm)
+{
+	char path[] = "/tmp/vireo-test-ierr-XXXXXX";
+	int fd = mkstemp(path);
+	size_t len;
+	char *text;
+
+	assert_true(fd >= 0);
+	close(fd);
+	vm->cfg.quiet = true;
+	vm->cfg.stats_json = path;
+	vm_report(vm);
+	text = read_file(path, &len);
+	unlink(path);
+	assert_non_null(text);
+	text = realloc(text, len + 1);
+	assert_non_null(text);
+	text[len] = '\0';
+	return text;
+}
+
+static struct vm *bare_vm(void)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_config cfg = {0};
+
+	assert_non_null(vm);
+	vm_init_state(vm, &cfg, 0);
+	return vm;
+}
+
+static void test_json(void **state)
+{
+	struct kvm_run *run = emulation_failure_with_bytes(CMPXCHG16B, 6);
+	struct vm *vm = bare_vm();
+	struct internal_error e;
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	char *json;
+
+	(void)state;
+	long_mode_regs(&r, &s, 0xffffffff81317850ull);
+	internal_error_capture(&e, 0, run, &r, &s, NULL);
+	vm_request_stop_internal_error(vm, &e);
+	assert_int_equal(vm->exit_status, 3);
+	json = report_json(vm);
+	assert_substr(json, "\"stop_reason\": \"internal-error\"");
+	assert_substr(json,
+		      "\"stop_detail\": \"vCPU 0: KVM internal error: emulation failure "
+		      "(suberror 1) at rip=0xffffffff81317850 cpl=0 mode=long64 insn=f0 48 0f "
+		      "c7 4d 20\"");
+	assert_substr(json, "\"internal_error\": {\"vcpu\": 0, \"suberror\": 1, \"suberror_name\": "
+			    "\"emulation failure\", \"rip\": \"0xffffffff81317850\", \"cpl\": 0, "
+			    "\"mode\": \"long64\", \"insn_bytes\": \"f0 48 0f c7 4d 20\", "
+			    "\"insn_source\": \"kvm\", \"data\": [\"0x1\", \"0x204dc70f48f006\", "
+			    "\"0x0\"]},");
+	free(json);
+	free(vm);
+	free(run);
+}
+
+static void test_json_unknown_and_none(void **state)
+{
+	struct kvm_run *run = new_run(42);
+	struct vm *vm = bare_vm();
+	struct internal_error e;
+	char *json;
+
+	(void)state;
+	internal_error_capture(&e, 1, run, NULL, NULL, NULL);
+	vm_request_stop_internal_error(vm, &e);
+	json = report_json(vm);
+	assert_substr(json,
+		      "\"internal_error\": {\"vcpu\": 1, \"suberror\": 42, \"suberror_name\": "
+		      "null, \"rip\": null, \"cpl\": null, \"mode\": null, \"insn_bytes\": "
+		      "null, \"insn_source\": null, \"data\": []},");
+	free(json);
+	free(vm);
+
+	/* Any other stop: null. And the first stop stays the stop. */
+	vm = bare_vm();
+	vm_request_stop(vm, STOP_DEBUG_EXIT, 1, "guest wrote 0 to the debug-exit port");
+	vm_request_stop_internal_error(vm, &e);
+	json = report_json(vm);
+	assert_substr(json, "\"stop_reason\": \"debug-exit\"");
+	assert_substr(json, "\"internal_error\": null,\n");
+	free(json);
+	free(vm);
+	free(run);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +357,8 @@ int main(void)
 	    cmocka_unit_test(test_bytes_unavailable),
 	    cmocka_unit_test(test_describe_other_suberrors),
 	    cmocka_unit_test(test_describe_fits),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_json_unknown_and_none),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
