@@ -26,6 +26,7 @@
 #include "vireo/pci.h"
 #include "vireo/stats.h"
 #include "vireo/x86/boot.h"
+#include "vireo/x86/internal_error.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -59,7 +60,8 @@ enum vm_stop_reason {
 	STOP_SIGNAL,
 	STOP_CONSOLE_QUIT, /* Ctrl-A x on the terminal */
 	STOP_TIMEOUT,
-	STOP_ERROR, /* the guest did something vireo cannot continue from */
+	STOP_ERROR,	     /* the guest did something vireo cannot continue from */
+	STOP_INTERNAL_ERROR, /* KVM could not go on with a vCPU (vm->internal_error) */
 };
 
 struct vm {
@@ -107,7 +109,8 @@ struct vm {
 	atomic_bool stopping;
 	enum vm_stop_reason stop_reason;
 	int exit_status;
-	char stop_detail[160];
+	char stop_detail[INTERNAL_ERROR_LINE_LEN]; /* the longest detail is an internal error's */
+	struct internal_error internal_error;	   /* its facts, when that is the stop_reason */
 	int stop_eventfd;
 	int signal_fd;
 
@@ -132,6 +135,9 @@ void vm_destroy(struct vm *vm);
  * stick; later calls only add nothing. Thread-safe and cheap.
  */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *detail);
+
+/* vm_request_stop(STOP_INTERNAL_ERROR, status 3) described by e, kept for the report. */
+void vm_request_stop_internal_error(struct vm *vm, const struct internal_error *e);
 
 /* Raise or lower a legacy interrupt line (GSI) in the in-kernel irqchip. */
 void vm_set_irq_line(void *vm, unsigned irq, bool level);

@@ -25,6 +25,7 @@ static const char *const stop_names[] = {
     [STOP_CONSOLE_QUIT] = "console-quit",
     [STOP_TIMEOUT] = "timeout",
     [STOP_ERROR] = "error",
+    [STOP_INTERNAL_ERROR] = "internal-error",
 };
 
 static uint64_t vm_rss_kib(void)
@@ -325,6 +326,49 @@ static void json_devices(FILE *f, const struct vm *vm)
 	fprintf(f, "%s],\n", vm->nr_io ? "\n  " : "");
 }
 
+static void json_str_or_null(FILE *f, const char *s)
+{
+	if (s)
+		json_str(f, s);
+	else
+		fprintf(f, "null");
+}
+
+/*
+ * The facts of a KVM internal error, null for any other stop. 64-bit values
+ * (RIP, KVM's data words) are hex strings: JSON readers hold numbers as
+ * doubles, which would round a kernel address.
+ */
+static void json_internal_error(FILE *f, const struct vm *vm)
+{
+	const struct internal_error *e = &vm->internal_error;
+	char hex[INTERNAL_ERROR_HEX_LEN];
+
+	fprintf(f, "  \"internal_error\": ");
+	if (vm->stop_reason != STOP_INTERNAL_ERROR) {
+		fprintf(f, "null,\n");
+		return;
+	}
+	fprintf(f, "{\"vcpu\": %u, \"suberror\": %" PRIu32 ", \"suberror_name\": ", e->vcpu,
+		e->suberror);
+	json_str_or_null(f, internal_error_suberror_name(e->suberror));
+	if (e->have_regs) {
+		fprintf(f, ", \"rip\": \"0x%" PRIx64 "\", \"cpl\": %u, \"mode\": ", e->rip, e->cpl);
+		json_str(f, x86_cpu_mode_name(e->mode));
+	} else {
+		fprintf(f, ", \"rip\": null, \"cpl\": null, \"mode\": null");
+	}
+	internal_error_insn_hex(e, hex, sizeof(hex));
+	fprintf(f, ", \"insn_bytes\": ");
+	json_str_or_null(f, e->insn_len ? hex : NULL);
+	fprintf(f, ", \"insn_source\": ");
+	json_str_or_null(f, !e->insn_len ? NULL : e->insn_from_kvm ? "kvm" : "guest-memory");
+	fprintf(f, ", \"data\": [");
+	for (unsigned i = 0; i < e->ndata; i++)
+		fprintf(f, "%s\"0x%" PRIx64 "\"", i ? ", " : "", e->data[i]);
+	fprintf(f, "]},\n");
+}
+
 static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 {
 	double ms = first_insn_ms(vm);
@@ -334,7 +378,9 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 		vm->exit_status, stop_names[vm->stop_reason]);
 	fprintf(f, "  \"stop_detail\": ");
 	json_str(f, vm->stop_detail);
-	fprintf(f, ",\n  \"vcpus\": %u,\n  \"exits\": {", vm->nr_vcpus);
+	fprintf(f, ",\n");
+	json_internal_error(f, vm);
+	fprintf(f, "  \"vcpus\": %u,\n  \"exits\": {", vm->nr_vcpus);
 	for (unsigned r = 0; r < STATS_MAX_EXIT_REASON; r++) {
 		if (!t->exits[r])
 			continue;

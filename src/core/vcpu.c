@@ -288,6 +288,24 @@ static void stop_with_error(struct vcpu *v, const char *what, unsigned long long
 	vm_request_stop(v->vm, STOP_ERROR, 3, detail);
 }
 
+/*
+ * KVM cannot go on with this vCPU (often: its instruction emulator met an
+ * instruction it does not know). Say which failure, where and on what bytes;
+ * the registers are read here, everything else is internal_error_capture().
+ */
+static void stop_with_internal_error(struct vcpu *v)
+{
+	struct internal_error e;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	bool have_regs =
+	    ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && ioctl(v->fd, KVM_GET_SREGS, &sregs) == 0;
+
+	internal_error_capture(&e, v->id, v->run, have_regs ? &regs : NULL,
+			       have_regs ? &sregs : NULL, &v->vm->mem);
+	vm_request_stop_internal_error(v->vm, &e);
+}
+
 void vcpu_handle_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -315,7 +333,7 @@ void vcpu_handle_exit(struct vcpu *v)
 				run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		stop_with_error(v, "KVM internal error, suberror", run->internal.suberror);
+		stop_with_internal_error(v);
 		break;
 	case KVM_EXIT_HLT:
 	case KVM_EXIT_INTR:

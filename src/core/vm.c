@@ -36,7 +36,9 @@ void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns
 		vm->active[i] = cfg->want[i];
 }
 
-void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *detail)
+/* The first request's reason, status, detail and internal-error facts (ierr) stick. */
+static void request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *detail,
+			 const struct internal_error *ierr)
 {
 	uint64_t one = 1;
 
@@ -45,12 +47,27 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const c
 		vm->stop_reason = why;
 		vm->exit_status = status;
 		snprintf(vm->stop_detail, sizeof(vm->stop_detail), "%s", detail ? detail : "");
+		if (ierr)
+			vm->internal_error = *ierr;
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 	atomic_store(&vm->stopping, true);
 	if (vm->stop_eventfd >= 0 && write(vm->stop_eventfd, &one, sizeof(one)) < 0) {
 		/* The counter cannot overflow in practice; the flag is set anyway. */
 	}
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *detail)
+{
+	request_stop(vm, why, status, detail, NULL);
+}
+
+void vm_request_stop_internal_error(struct vm *vm, const struct internal_error *e)
+{
+	char detail[sizeof(vm->stop_detail)];
+
+	internal_error_describe(e, detail, sizeof(detail));
+	request_stop(vm, STOP_INTERNAL_ERROR, 3, detail, e);
 }
 
 void vm_set_irq_line(void *opaque, unsigned irq, bool level)
