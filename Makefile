@@ -65,7 +65,7 @@ all: $(GUEST_BZSHIM)
 # Boot the test guest: its success is debug-exit code 0, i.e. status 1.
 # Without /dev/kvm here, vireo runs on KVM inside an emulated machine
 # (tests/emu-kvm), so the command works on every machine we have.
-RUN_CMD := $(VIREO) run --kernel $(GUEST_BZ) --cmdline "console=ttyS0 test=hello"
+RUN_CMD := $(VIREO) run --debug-exit --kernel $(GUEST_BZ) --cmdline "console=ttyS0 test=hello"
 run: all
 	@if [ -c /dev/kvm ]; then $(RUN_CMD); else \
 	echo "run: no /dev/kvm here: running vireo on KVM inside QEMU TCG (tests/emu-kvm)" >&2; \

@@ -54,6 +54,7 @@ struct vm_config {
 	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
 	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */
 	bool acpi;	     /* ACPI tables besides the MP table (--no-acpi: none) */
+	bool debug_exit;     /* --debug-exit: the guest may end the VM through port 0xf4 */
 };
 
 #define CONFIG_DEFAULT_MEM     (256ull << 20)

@@ -53,6 +53,8 @@ void config_usage(FILE *out)
 		"                      device k (disks first, then rng, console) runs on k mod N\n"
 		"  --no-acpi           no ACPI tables: the guest finds its CPUs, IOAPIC and PCI\n"
 		"                      INTx lines in the MP table alone\n"
+		"  --debug-exit        a debug-exit port at 0xf4 (QEMU's isa-debug-exit): a guest\n"
+		"                      writing C there ends the VM with status (C << 1) | 1\n"
 		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
 		"                      ",
 		CONFIG_DEFAULT_CMDLINE);
@@ -64,9 +66,10 @@ void config_usage(FILE *out)
 			fprintf(out, "\n                      ");
 	}
 	fprintf(out, "\n"
-		     "exit status: the guest's code C written to port 0xf4 gives (C << 1) | 1;\n"
-		     "0 when the guest resets or powers off; 124 on --timeout; 128+N on signal N;\n"
-		     "2 when the VM cannot be built (bad image, options or host).\n");
+		     "exit status: 0 when the guest resets or powers off; 124 on --timeout;\n"
+		     "128+N on signal N; 2 when the VM cannot be built (bad image, options or\n"
+		     "host); 3 when KVM cannot go on; with --debug-exit, (C << 1) | 1 for the\n"
+		     "guest's code C (which can collide with these: the guest chooses it).\n");
 }
 
 enum {
@@ -84,6 +87,7 @@ enum {
 	O_VIRTIO_CONSOLE,
 	O_IOTHREADS,
 	O_NO_ACPI,
+	O_DEBUG_EXIT,
 	O_HELP,
 	O_VERSION,
 	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
@@ -128,6 +132,7 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"rng", no_argument, NULL, O_RNG},
 	    {"virtio-console", no_argument, NULL, O_VIRTIO_CONSOLE},
 	    {"no-acpi", no_argument, NULL, O_NO_ACPI},
+	    {"debug-exit", no_argument, NULL, O_DEBUG_EXIT},
 	    {"iothreads", required_argument, NULL, O_IOTHREADS},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
@@ -203,6 +208,9 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			break;
 		case O_NO_ACPI:
 			cfg->acpi = false;
+			break;
+		case O_DEBUG_EXIT:
+			cfg->debug_exit = true;
 			break;
 		case O_IOTHREADS:
 			if (!parse_uint(optarg, 1, CONFIG_MAX_IOTHREADS, &v))

@@ -58,14 +58,17 @@ bounded() {
 
 # boot NAME ARGS... : run vireo; sets $out (serial output file), $json, $status.
 # A vireo that outlives its --timeout by 30 s is killed and fails the case.
+# The test guest ends through the debug-exit port: --debug-exit, unless
+# NO_DEBUG_EXIT is set.
 boot() {
-	local name=$1
+	local name=$1 debug_exit=(--debug-exit)
 	shift
+	[ -n "${NO_DEBUG_EXIT:-}" ] && debug_exit=()
 	out=$tmp/$name.out
 	json=$tmp/$name.json
 	rm -f "$json"
 	bounded $((TIMEOUT + 30)) "$tmp/$name.hang" \
-		"$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" "$@" </dev/null >"$out" 2>"$tmp/$name.err"
+		"$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" "${debug_exit[@]}" "$@" </dev/null >"$out" 2>"$tmp/$name.err"
 	status=$?
 	cp "$out" "$logdir/$name.out"
 	cp "$tmp/$name.err" "$logdir/$name.err"

@@ -14,7 +14,7 @@ i8042_reset() {
 console_input() {
 	out=$tmp/echo.out json=$tmp/echo.json
 	printf 'vireo-console' | "$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" \
-		--kernel "$BZ" --cmdline "test=echo count=13" >"$out" 2>"$tmp/echo.err"
+		--debug-exit --kernel "$BZ" --cmdline "test=echo count=13" >"$out" 2>"$tmp/echo.err"
 	status=$?
 	cp "$out" "$logdir/echo.out"
 	want_success && want_output "echo: vireo-console"
@@ -23,7 +23,7 @@ console_input() {
 # Start a guest that runs for a long time; wait until it is up.
 start_long_guest() {
 	out=$tmp/$1.out json=$tmp/$1.json
-	"$VIREO" run --quiet --stats-json "$json" --kernel "$BZ" \
+	"$VIREO" run --quiet --stats-json "$json" --debug-exit --kernel "$BZ" \
 		--cmdline "test=timer count=100000000 timeout_ms=600000" </dev/null >"$out" 2>"$tmp/$1.err" &
 	pid=$!
 	for _ in $(seq 600); do

@@ -115,7 +115,7 @@ blk_flush_survives_sigkill() {
 	local d pid
 	d=$(new_disk kill.img 16M)
 	out=$tmp/kill.out
-	"$VIREO" run --quiet --kernel "$BZ" --disk "$d" \
+	"$VIREO" run --quiet --debug-exit --kernel "$BZ" --disk "$d" \
 		--cmdline "test=blk-verify seed=$SEED timeout_ms=60000" </dev/null >"$out" 2>&1 &
 	pid=$!
 	for _ in $(seq 1200); do
@@ -165,7 +165,7 @@ iothreads() {
 
 console() {
 	out=$tmp/vcon.out json=$tmp/vcon.json
-	printf 'ping' | "$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" --kernel "$BZ" \
+	printf 'ping' | "$VIREO" run --quiet --timeout "$TIMEOUT" --stats-json "$json" --debug-exit --kernel "$BZ" \
 		--virtio-console --cmdline "test=console echo=4" >"$out" 2>"$tmp/vcon.err"
 	status=$?
 	cp "$out" "$logdir/vcon.out"

@@ -119,6 +119,16 @@ debug_exit_status() {
 	[ "$(stat .exit_status)" -eq "$status" ] || fail "JSON exit_status differs"
 }
 
+# Without --debug-exit the port is not there: the guest's write is a stray
+# exit, the guest halts, and only --timeout ends the VM.
+no_debug_exit() {
+	NO_DEBUG_EXIT=1 boot no-debug-exit --kernel "$BZ" --timeout 3 --cmdline "test=hello"
+	want_status 124 && want_output "SUCCESS" &&
+		[ "$(stat .stop_reason)" = timeout ] || fail "stop_reason $(stat .stop_reason)"
+	[ "$(stat '.pio["0xf4"].name')" = unassigned ] || fail "port 0xf4 is $(stat '.pio["0xf4"].name')"
+	want_stat '.pio["0xf4"].exits' -eq 1
+}
+
 # vireo's e820 map in the test guest's "memmap:" format.
 e820_lines() {
 	python3 -c 'import json, sys
@@ -184,6 +194,7 @@ case_run "smp with 2 vCPUs" smp_2
 case_run "smp with 4 vCPUs" smp_4
 case_run "smp through PVH" smp_pvh
 case_run "debug-exit status propagates" debug_exit_status
+case_run "no debug-exit port without --debug-exit" no_debug_exit
 case_run "e820: 64M bzImage guest sees vireo's map" e820_small_bz
 case_run "e820: 3500M bzImage guest spans the hole" e820_hole_bz
 case_run "e820: 3500M PVH guest spans the hole" e820_hole_pvh
