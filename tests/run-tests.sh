@@ -2,7 +2,8 @@
 # tests/run-tests.sh -- run every test and end with "N passed, N failed, N skipped".
 #
 # Three kinds of tests, all run from the repository root:
-#  - unit tests: build/tests/test_* (cmocka, no KVM), read through TAP output;
+#  - unit tests: build/tests/test_* (cmocka, no KVM), read through TAP output,
+#    and build/tests-tsan/test_* (the threaded ones, ThreadSanitizer) as tsan-test_*;
 #  - script tests: tests/style/*.sh, tests/cli/*.sh, tests/qemu/*.sh, tests/fuzz/run-fuzz-smoke.sh
 #    (a short libFuzzer run, FUZZ_TIME seconds per target, default 10),
 #    tests/guest/*.sh, tests/linux/boot-*.sh. A
@@ -37,9 +38,9 @@ count_line() { # $1 = suite, $2 = line
 	return 0
 }
 
-run_unit() { # cmocka binary
-	local t=$1 name out rc lines=0
-	name=$(basename "$t")
+run_unit() { # cmocka binary [name in the summary]
+	local t=$1 name=${2:-} out rc lines=0
+	[ -n "$name" ] || name=$(basename "$t")
 	out=$(CMOCKA_MESSAGE_OUTPUT=TAP "$t" 2>&1)
 	rc=$?
 	printf '%s\n' "$out" >"$logdir/$name.log"
@@ -210,6 +211,12 @@ echo "host: $(host_kind)"
 export FUZZ_TIME=${FUZZ_TIME:-10}
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
+done
+# The threaded ones again under ThreadSanitizer: any report ends the binary
+# with an error, which fails it (see tests/tests.mk).
+for t in build/tests-tsan/test_*; do
+	[ -x "$t" ] && TSAN_OPTIONS="halt_on_error=1 suppressions=tests/unit/tsan.supp" \
+		run_unit "$t" "tsan-$(basename "$t")"
 done
 for t in tests/style/*.sh tests/cli/*.sh tests/qemu/*.sh tests/fuzz/run-fuzz-smoke.sh; do
 	[ -x "$t" ] && run_script "$t"

@@ -6,8 +6,17 @@
  *
  * Addresses and interrupt numbers are handed out here and nowhere else:
  * pci_alloc_mmio() for BARs, irq_alloc_gsi() (irq.h) for MSI routes. BARs are
- * placed by vireo before boot (as firmware would) and do not move: a guest
- * write of a new base is ignored, sizing (writing all ones) works.
+ * placed by vireo before boot (as firmware would, which also turns memory
+ * decoding on) and do not move: a write of any other base is refused, so the
+ * BAR reads back the base in use; sizing (writing all ones, which reads back
+ * the size mask until the base is written again) works.
+ *
+ * Locking: configuration space belongs to pci_bus.lock, held by the vCPU
+ * doing a config cycle. Other threads (I/O threads raising interrupts, vCPUs
+ * in a BAR's MMIO handlers) read the COMMAND register through the snapshot
+ * pci_command() returns, published under that lock after every config write:
+ * they cannot take the bus lock, because a config write itself takes device
+ * locks (the virtio PCI_CFG window), and the I/O thread holds those.
  */
 #ifndef VIREO_PCI_H
 #define VIREO_PCI_H
@@ -61,8 +70,10 @@ struct pci_device {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may write */
 	uint64_t bar_size[6];
-	uint8_t next_cap; /* where the next capability goes */
-	uint8_t last_cap; /* offset of the last one, to chain it */
+	uint64_t bar_base[6]; /* where vireo placed the BAR: the one address decoded */
+	uint16_t command;     /* COMMAND, published for lock-free readers: pci_command() */
+	uint8_t next_cap;     /* where the next capability goes */
+	uint8_t last_cap;     /* offset of the last one, to chain it */
 	pci_cfg_write_fn cfg_write;
 	pci_cfg_read_fn cfg_read;
 	void *opaque;
@@ -114,6 +125,15 @@ void pci_config_io(void *bus, uint64_t offset, uint8_t *data, unsigned len, bool
 static inline uint16_t pci_cfg_read16(const struct pci_device *d, unsigned off)
 {
 	return (uint16_t)(d->cfg[off] | d->cfg[off + 1] << 8);
+}
+
+/*
+ * The COMMAND register as last written, from any thread, without the bus
+ * lock (see "Locking" above): an acquire load of the published copy.
+ */
+static inline uint16_t pci_command(const struct pci_device *d)
+{
+	return __atomic_load_n(&d->command, __ATOMIC_ACQUIRE);
 }
 
 static inline uint32_t pci_cfg_read32(const struct pci_device *d, unsigned off)

@@ -296,10 +296,10 @@ static void json_devices(FILE *f, const struct vm *vm)
 		json_str(f, device_backend(vp));
 		fprintf(f,
 			", \"iothread\": %u, \"status\": %u, \"msix_raised\": %" PRIu64
-			", \"msix_held\": %" PRIu64 ", \"intx_irq\": %u, \"intx_raised\": %" PRIu64
-			", \"queues\": [",
+			", \"msix_held\": %" PRIu64 ", \"msix_route_updates\": %" PRIu64
+			", \"intx_irq\": %u, \"intx_raised\": %" PRIu64 ", \"queues\": [",
 			iothread_of(vm, vp), vp->vdev.status, vp->msix.raised, vp->msix.held,
-			vp->intx.irq, vp->intx.raised);
+			vp->msix.route_updates, vp->intx.irq, vp->intx.raised);
 		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
 			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
 

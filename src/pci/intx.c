@@ -85,7 +85,8 @@ void intx_raise(struct pci_intx *x)
 {
 	uint64_t one = 1;
 
-	if (!x->irq || (pci_cfg_read16(x->pci, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE))
+	/* COMMAND through its published copy: the caller does not hold the bus lock. */
+	if (!x->irq || (pci_command(x->pci) & PCI_COMMAND_INTX_DISABLE))
 		return;
 	if (x->irqfd >= 0 && !assign(x))
 		return;

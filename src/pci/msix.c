@@ -19,9 +19,11 @@ struct msix_cap {
 	uint32_t pba;	/* offset | BIR */
 } __attribute__((packed));
 
+#define ROUTED_VALID 1u
+
 static uint16_t ctrl(const struct msix *m)
 {
-	return pci_cfg_read16(m->pci, m->cap + 2);
+	return __atomic_load_n(&m->ctrl, __ATOMIC_ACQUIRE);
 }
 
 bool msix_enabled(const struct msix *m)
@@ -29,12 +31,14 @@ bool msix_enabled(const struct msix *m)
 	return m->pci && (ctrl(m) & MSIX_CTRL_ENABLE);
 }
 
+/* With the lock: may vector v's message go out now? */
 static bool vector_masked(const struct msix *m, unsigned v)
 {
 	uint16_t c = ctrl(m);
 
 	return !(c & MSIX_CTRL_ENABLE) || (c & MSIX_CTRL_MASKALL) ||
-	       (m->table[v].ctrl & MSIX_ENTRY_MASKED);
+	       (m->table[v].ctrl & MSIX_ENTRY_MASKED) ||
+	       !(pci_command(m->pci) & PCI_COMMAND_MASTER);
 }
 
 static void fire(struct msix *m, unsigned v)
@@ -70,6 +74,7 @@ int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int
 	m->pci = pci;
 	m->routing = r;
 	m->nr = nr;
+	m->set_route = irq_set_msi_route;
 	if (nr == 0 || nr > MSIX_MAX_VECTORS)
 		return -1;
 	m->cap = pci_device_add_cap(pci, &cap, sizeof(cap));
@@ -77,6 +82,7 @@ int msix_init(struct msix *m, struct pci_device *pci, struct irq_routing *r, int
 		return -1;
 	/* Only enable and function-mask are the guest's to write. */
 	pci->wmask[m->cap + 3] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	__atomic_store_n(&m->ctrl, pci_cfg_read16(pci, m->cap + 2), __ATOMIC_RELEASE);
 	for (unsigned v = 0; v < nr; v++) {
 		struct kvm_irqfd irqfd = {0};
 
@@ -108,6 +114,29 @@ void msix_destroy(struct msix *m)
 	pthread_mutex_destroy(&m->lock);
 }
 
+/*
+ * With the lock, after entry v changed: send its route to KVM if the entry
+ * is unmasked and its message is not the one KVM already has. A masked
+ * entry's route can wait: nothing is delivered through it until its unmask,
+ * which comes back here. A failed update stays not valid, to be retried.
+ */
+static void update_route(struct msix *m, unsigned v)
+{
+	const struct msix_entry *e = &m->table[v];
+	struct msix_entry *r = &m->routed[v];
+	uint64_t addr = (uint64_t)e->addr_hi << 32 | e->addr_lo;
+
+	if ((e->ctrl & MSIX_ENTRY_MASKED) || m->gsi[v] < 0)
+		return;
+	if ((r->ctrl & ROUTED_VALID) && r->addr_lo == e->addr_lo && r->addr_hi == e->addr_hi &&
+	    r->data == e->data)
+		return;
+	*r = (struct msix_entry){e->addr_lo, e->addr_hi, e->data, 0};
+	if (m->set_route(m->routing, (unsigned)m->gsi[v], addr, e->data) == 0)
+		r->ctrl = ROUTED_VALID;
+	m->route_updates++;
+}
+
 void msix_table_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	struct msix *m = opaque;
@@ -123,13 +152,9 @@ void msix_table_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, b
 		memcpy(data, field, 4);
 	} else {
 		memcpy(field, data, 4);
-		if (word == 3) {
+		if (word == 3)
 			m->table[v].ctrl &= MSIX_ENTRY_MASKED;
-		} else if (m->gsi[v] >= 0) {
-			uint64_t addr = (uint64_t)m->table[v].addr_hi << 32 | m->table[v].addr_lo;
-
-			irq_set_msi_route(m->routing, (unsigned)m->gsi[v], addr, m->table[v].data);
-		}
+		update_route(m, v);
 		deliver_pending(m);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -146,11 +171,17 @@ void msix_pba_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, boo
 	pthread_mutex_unlock(&m->lock);
 }
 
+static bool touches(unsigned off, unsigned len, unsigned reg, unsigned reg_len)
+{
+	return off < reg + reg_len && off + len > reg;
+}
+
 void msix_config_written(struct msix *m, unsigned off, unsigned len)
 {
-	if (off + len <= m->cap + 2 || off >= m->cap + 4)
-		return; /* not the message control word */
+	if (!touches(off, len, m->cap + 2, 2) && !touches(off, len, PCI_COMMAND, 2))
+		return; /* neither message control nor COMMAND */
 	pthread_mutex_lock(&m->lock);
+	__atomic_store_n(&m->ctrl, pci_cfg_read16(m->pci, m->cap + 2), __ATOMIC_RELEASE);
 	deliver_pending(m);
 	pthread_mutex_unlock(&m->lock);
 }

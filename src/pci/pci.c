@@ -27,6 +27,11 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, (uint16_t)(v >> 16));
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
 		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys)
 {
@@ -71,6 +76,10 @@ uint64_t pci_device_add_bar64(struct pci_bus *b, struct pci_device *d, unsigned 
 	put32(&d->wmask[PCI_BAR0 + 4 * bar], (uint32_t)mask & ~0xfu);
 	put32(&d->wmask[PCI_BAR0 + 4 * bar + 4], (uint32_t)(mask >> 32));
 	d->bar_size[bar] = size;
+	d->bar_base[bar] = base;
+	/* Placed, so decoded, as firmware leaves a device it assigned. */
+	put16(&d->cfg[PCI_COMMAND], pci_cfg_read16(d, PCI_COMMAND) | PCI_COMMAND_MEMORY);
+	__atomic_store_n(&d->command, pci_cfg_read16(d, PCI_COMMAND), __ATOMIC_RELEASE);
 	return base;
 }
 
@@ -123,6 +132,29 @@ static struct pci_device *selected(const struct pci_bus *b, unsigned *reg)
 	return b->dev[slot];
 }
 
+/*
+ * BARs do not move (see pci.h): a BAR dword the guest wrote keeps all ones
+ * (sizing: it reads back the size mask), anything else becomes the base in
+ * use again, so config space never names an address that is not decoded.
+ */
+static void refuse_relocation(struct pci_device *d, unsigned off, unsigned len)
+{
+	for (unsigned bar = 0; bar < 6; bar++) {
+		unsigned reg = PCI_BAR0 + 4 * bar;
+
+		if (!d->bar_size[bar] || off >= reg + 8 || off + len <= reg)
+			continue;
+		for (unsigned half = 0; half < 2; half++) {
+			unsigned at = reg + 4 * half;
+			uint32_t v = pci_cfg_read32(d, at), wm = get32(&d->wmask[at]);
+			uint32_t base = (uint32_t)(d->bar_base[bar] >> (32 * half));
+
+			if ((v & wm) != wm)
+				put32(&d->cfg[at], (v & ~wm) | (base & wm));
+		}
+	}
+}
+
 static void cfg_write(struct pci_device *d, unsigned off, const uint8_t *data, unsigned len)
 {
 	for (unsigned i = 0; i < len; i++) {
@@ -130,6 +162,9 @@ static void cfg_write(struct pci_device *d, unsigned off, const uint8_t *data, u
 
 		d->cfg[off + i] = (uint8_t)((d->cfg[off + i] & ~m) | (data[i] & m));
 	}
+	refuse_relocation(d, off, len);
+	/* Published before the device reacts, so it sees the new value too. */
+	__atomic_store_n(&d->command, pci_cfg_read16(d, PCI_COMMAND), __ATOMIC_RELEASE);
 	if (d->cfg_write)
 		d->cfg_write(d, off, len);
 }

@@ -19,6 +19,8 @@ bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn hand
 	unsigned budget = virtio_queue_budget(vq);
 	int r;
 
+	if (d->dma_off)
+		return false; /* the ring is guest memory: not now (see dma_off) */
 	do {
 		bool pushed = false;
 

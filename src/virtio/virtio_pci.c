@@ -115,6 +115,7 @@ static void device_reset(struct virtio_pci *vp)
 	vp->msix_config = MSIX_NO_VECTOR;
 	vp->queue_select = 0;
 	vp->isr = 0;
+	vp->activated = false;
 	queue_defaults(vp);
 }
 
@@ -168,13 +169,47 @@ static void driver_ok(struct virtio_pci *vp)
 		set_needs_reset(d);
 }
 
+/*
+ * The driver set DRIVER_OK: start the device, at most once per reset. A
+ * second start would re-initialise the rings and the device under requests
+ * still in flight (their slots freed and reused, their chains replayed).
+ * Without FEATURES_OK the features were never validated (nothing says the
+ * driver even read them): a modern driver sets FEATURES_OK before DRIVER_OK
+ * (virtio 1.2, 3.1.1) and vireo has no legacy interface, so this is a driver
+ * error, and a device in error asks for a reset (2.1.2) instead of running on
+ * unchecked features (e.g. EVENT_IDX that --no-event-idx did not offer).
+ */
+static void start(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = &vp->vdev;
+
+	vp->activated = true;
+	if (d->status & VIRTIO_STATUS_NEEDS_RESET)
+		return; /* only a reset gets it going again */
+	if (!(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		set_needs_reset(d);
+		return;
+	}
+	driver_ok(vp);
+}
+
 static void write_status(struct virtio_pci *vp, uint8_t v)
 {
 	struct virtio_dev *d = &vp->vdev;
-	uint8_t old = d->status;
+	uint8_t old = d->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
 
 	if (v == 0) {
 		device_reset(vp);
+		return;
+	}
+	v &= (uint8_t)~VIRTIO_STATUS_NEEDS_RESET; /* the device's bit, not the driver's */
+	/*
+	 * "The driver MUST NOT clear a device status bit" (virtio 1.2, 2.1.2),
+	 * except by writing 0. One that does has lost track of the device: keep
+	 * the status (the device keeps running as it was) and ask for a reset.
+	 */
+	if (old & ~v) {
+		set_needs_reset(d);
 		return;
 	}
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
@@ -183,9 +218,9 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 		    !virtio_has_feature(d, VIRTIO_F_VERSION_1))
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	}
-	d->status = v | (old & VIRTIO_STATUS_NEEDS_RESET);
-	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK))
-		driver_ok(vp);
+	d->status = v | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !vp->activated)
+		start(vp);
 }
 
 /* --- common configuration ---------------------------------------------- */
@@ -328,9 +363,9 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint64_t v, unsign
 }
 
 /* Common, ISR and device configuration: one handler for [0, 0x3000). */
-static void config_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void config_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, unsigned len,
+		      bool is_write)
 {
-	struct virtio_pci *vp = opaque;
 	struct virtio_dev *d = &vp->vdev;
 	uint64_t v = 0;
 
@@ -359,9 +394,9 @@ static void config_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len
 }
 
 /* A doorbell that reached userspace (--no-ioeventfd, or an odd access). */
-static void notify_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void notify_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, unsigned len,
+		      bool is_write)
 {
-	struct virtio_pci *vp = opaque;
 	unsigned q = (unsigned)(offset / VPCI_NOTIFY_MULTIPLIER);
 	uint64_t one = 1;
 
@@ -375,6 +410,54 @@ static void notify_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len
 		vireo_perror("%s: doorbell", vp->name);
 }
 
+/* Any access at `offset` of the BAR, by what lives there. */
+static void bar_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, unsigned len,
+		   bool is_write)
+{
+	if (offset < VPCI_NOTIFY_OFF)
+		config_io(vp, offset, data, len, is_write);
+	else if (offset < VPCI_MSIX_TABLE_OFF)
+		notify_io(vp, offset - VPCI_NOTIFY_OFF, data, len, is_write);
+	else if (offset < VPCI_MSIX_PBA_OFF)
+		msix_table_io(&vp->msix, offset - VPCI_MSIX_TABLE_OFF, data, len, is_write);
+	else
+		msix_pba_io(&vp->msix, offset - VPCI_MSIX_PBA_OFF, data, len, is_write);
+}
+
+/*
+ * The BAR's MMIO handler (each region registers its own base, for the
+ * stats): decoded only while COMMAND.MEMORY is set; otherwise the access
+ * hits nothing, as on a bus: reads all ones, writes lost.
+ */
+static void mmio_at(struct virtio_pci *vp, uint64_t base, uint64_t offset, uint8_t *data,
+		    unsigned len, bool is_write)
+{
+	if (pci_command(&vp->pci) & PCI_COMMAND_MEMORY)
+		bar_io(vp, base + offset, data, len, is_write);
+	else if (!is_write)
+		memset(data, 0xff, len);
+}
+
+static void mmio_config(void *vp, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	mmio_at(vp, VPCI_COMMON_OFF, offset, data, len, is_write);
+}
+
+static void mmio_notify(void *vp, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	mmio_at(vp, VPCI_NOTIFY_OFF, offset, data, len, is_write);
+}
+
+static void mmio_msix_table(void *vp, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	mmio_at(vp, VPCI_MSIX_TABLE_OFF, offset, data, len, is_write);
+}
+
+static void mmio_msix_pba(void *vp, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	mmio_at(vp, VPCI_MSIX_PBA_OFF, offset, data, len, is_write);
+}
+
 /* --- I/O thread side ----------------------------------------------------- */
 
 /* A doorbell (count kicks), or a call back after the queue's budget ran out (0). */
@@ -386,7 +469,8 @@ static bool kicked(void *opaque, uint64_t count)
 
 	pthread_mutex_lock(&d->lock);
 	d->vq[k->q].stats.notifications += count;
-	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	/* Started (not merely DRIVER_OK: see start()), sane, and allowed DMA. */
+	if (k->vp->activated && !(d->status & VIRTIO_STATUS_NEEDS_RESET) && !d->dma_off &&
 	    k->vp->q[k->q].enable && d->ops->queue_notify)
 		more = d->ops->queue_notify(d, k->q);
 	pthread_mutex_unlock(&d->lock);
@@ -414,8 +498,9 @@ static bool intx_eoi(void *opaque, uint64_t count)
 /*
  * The VIRTIO_PCI_CAP_PCI_CFG window: an access to pci_cfg_data becomes an
  * access of `length` bytes at `offset` of the BAR, through the same handlers
- * as MMIO. Returns the BAR address to access, or 0 when the window is not
- * touched or not valid (then the data bytes are left alone).
+ * as MMIO (but whatever COMMAND.MEMORY says: it is a config access). Returns
+ * 1 + the BAR offset to access, or 0 when the window is not touched or not
+ * valid (then the data bytes are left alone).
  */
 static uint64_t cfg_window(const struct virtio_pci *vp, unsigned off, unsigned len, unsigned *wlen)
 {
@@ -431,34 +516,99 @@ static uint64_t cfg_window(const struct virtio_pci *vp, unsigned off, unsigned l
 	    (blen != 1 && blen != 2 && blen != 4) || boff % blen || boff >= VPCI_BAR_SIZE)
 		return 0;
 	*wlen = blen;
-	return vp->bar + boff;
+	return 1 + (uint64_t)boff;
+}
+
+static int ioeventfd_ioctl(struct virtio_pci *vp, unsigned q, uint32_t len, uint32_t flags)
+{
+	struct kvm_ioeventfd io = {.addr = vp->bar + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULTIPLIER,
+				   .len = len,
+				   .fd = vp->q[q].kick_fd,
+				   .flags = flags};
+
+	return ioctl(vp->vm_fd, KVM_IOEVENTFD, &io);
+}
+
+/* The doorbell of queue q as an ioeventfd: KVM signals kick_fd, no exit. */
+static int add_ioeventfd(struct virtio_pci *vp, unsigned q)
+{
+	if (ioeventfd_ioctl(vp, q, vp->ioeventfd_len, 0) == 0)
+		return 0;
+	if (q == 0 && ioeventfd_ioctl(vp, q, 2, 0) == 0) {
+		vp->ioeventfd_len = 2; /* older KVMs: the 16-bit write drivers use */
+		return 0;
+	}
+	vireo_perror("%s: KVM_IOEVENTFD for queue %u", vp->name, q);
+	return -1;
+}
+
+/*
+ * Memory decoding switched (bus lock held): doorbells are BAR writes, so
+ * their ioeventfds go with it; KVM would otherwise take them while the BAR
+ * is not decoded. Failing to (re)assign one leaves that doorbell to the MMIO
+ * exit path, which works the same.
+ */
+static void set_ioeventfds(struct virtio_pci *vp, bool on)
+{
+	if (!vp->ioeventfd || vp->ioeventfds_on == on)
+		return;
+	vp->ioeventfds_on = on;
+	for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++)
+		if (ioeventfd_ioctl(vp, q, vp->ioeventfd_len, on ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN))
+			vireo_perror("%s: KVM_IOEVENTFD %s for queue %u", vp->name,
+				     on ? "assign" : "deassign", q);
+}
+
+/*
+ * Bus mastering switched (bus lock held). Off: no chains are taken. On
+ * again: doorbells that came meanwhile were not acted on, and a device that
+ * was polling its ring stopped; so every queue gets a kick, on its I/O
+ * thread, as a doorbell would.
+ */
+static void set_bus_master(struct virtio_pci *vp, bool on)
+{
+	struct virtio_dev *d = &vp->vdev;
+	bool was_off, kick;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->lock);
+	was_off = d->dma_off;
+	d->dma_off = !on;
+	kick = on && was_off && vp->activated;
+	pthread_mutex_unlock(&d->lock);
+	for (unsigned q = 0; kick && q < d->ops->num_queues; q++)
+		if (write(vp->q[q].kick_fd, &one, sizeof(one)) < 0)
+			vireo_perror("%s: kick after bus mastering", vp->name);
 }
 
 static void pci_cfg_written(struct pci_device *pci, unsigned off, unsigned len)
 {
 	struct virtio_pci *vp = pci->opaque;
+	uint16_t cmd = pci_command(pci);
 	unsigned wlen;
-	uint64_t addr = cfg_window(vp, off, len, &wlen);
+	uint64_t at = cfg_window(vp, off, len, &wlen);
 
+	if (off < PCI_COMMAND + 2 && off + len > PCI_COMMAND) {
+		set_ioeventfds(vp, cmd & PCI_COMMAND_MEMORY);
+		set_bus_master(vp, cmd & PCI_COMMAND_MASTER);
+	}
 	msix_config_written(&vp->msix, off, len);
-	if (addr)
-		bus_dispatch(
-		    vp->mmio, addr,
-		    &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
-		    wlen, true);
+	if (at)
+		bar_io(vp, at - 1,
+		       &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+		       wlen, true);
 }
 
 static void pci_cfg_read(struct pci_device *pci, unsigned off, unsigned len)
 {
 	struct virtio_pci *vp = pci->opaque;
 	unsigned wlen;
-	uint64_t addr = cfg_window(vp, off, len, &wlen);
+	uint64_t at = cfg_window(vp, off, len, &wlen);
 
-	if (addr)
-		bus_dispatch(
-		    vp->mmio, addr,
-		    &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
-		    wlen, false);
+	if (at)
+		bar_io(vp, at - 1,
+		       &pci->cfg[vp->cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+		       wlen, false);
 }
 
 static void add_virtio_caps(struct virtio_pci *vp)
@@ -508,34 +658,18 @@ static int add_regions(struct virtio_pci *vp, struct vm *vm)
 	snprintf(vp->region_name[0], sizeof(vp->region_name[0]), "%s", vp->name);
 	snprintf(vp->region_name[1], sizeof(vp->region_name[1]), "%s.notify", vp->name);
 	snprintf(vp->region_name[2], sizeof(vp->region_name[2]), "%s.msix", vp->name);
-	if (bus_register(&vm->mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], config_io, vp) <
+	if (bus_register(&vm->mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], mmio_config, vp) <
 	    0)
 		return -1;
 	vp->notify_region = bus_register(&vm->mmio, vp->bar + VPCI_NOTIFY_OFF, 0x1000,
-					 vp->region_name[1], notify_io, vp);
+					 vp->region_name[1], mmio_notify, vp);
 	if (vp->notify_region < 0 ||
 	    bus_register(&vm->mmio, vp->bar + VPCI_MSIX_TABLE_OFF, 0x1000, vp->region_name[2],
-			 msix_table_io, &vp->msix) < 0 ||
+			 mmio_msix_table, vp) < 0 ||
 	    bus_register(&vm->mmio, vp->bar + VPCI_MSIX_PBA_OFF, 0x1000, vp->region_name[2],
-			 msix_pba_io, &vp->msix) < 0)
+			 mmio_msix_pba, vp) < 0)
 		return -1;
 	return 0;
-}
-
-/* The doorbell of queue q as an ioeventfd: KVM signals kick_fd, no exit. */
-static int add_ioeventfd(struct virtio_pci *vp, unsigned q)
-{
-	struct kvm_ioeventfd io = {.addr = vp->bar + VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULTIPLIER,
-				   .len = 0, /* any access width: KVM's fast MMIO path */
-				   .fd = vp->q[q].kick_fd};
-
-	if (ioctl(vp->vm_fd, KVM_IOEVENTFD, &io) == 0)
-		return 0;
-	io.len = 2; /* older KVMs: the 16-bit write drivers use */
-	if (ioctl(vp->vm_fd, KVM_IOEVENTFD, &io) == 0)
-		return 0;
-	vireo_perror("%s: KVM_IOEVENTFD for queue %u", vp->name, q);
-	return -1;
 }
 
 int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, bool ioeventfd,
@@ -555,6 +689,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 	d->transport = vp;
 	d->raise_irq = raise_irq;
 	d->needs_reset = set_needs_reset;
+	d->dma_off = true; /* COMMAND starts with bus mastering off: the driver turns it on */
 	pthread_mutex_init(&d->lock, NULL);
 	device_reset(vp);
 
@@ -563,7 +698,6 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 	vp->pci.opaque = vp;
 	vp->pci.cfg_write = pci_cfg_written;
 	vp->pci.cfg_read = pci_cfg_read;
-	vp->mmio = &vm->mmio;
 	vp->bar = pci_device_add_bar64(&vm->pci, &vp->pci, 0, VPCI_BAR_SIZE);
 	if (!vp->bar) {
 		vireo_err("%s: no room for its BAR in the MMIO hole", vp->name);
@@ -593,6 +727,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 		    iothread_add(io, vp->q[q].kick_fd, kicked, k) < 0)
 			return -1;
 	}
+	vp->ioeventfds_on = vp->ioeventfd; /* decoding is on from the start (pci.h) */
 	return 0;
 }
 

@@ -25,12 +25,15 @@ struct watch_state {
 static bool handler(void *opaque, uint64_t count)
 {
 	struct watch_state *w = opaque;
-	unsigned n = __atomic_add_fetch(&w->calls, 1, __ATOMIC_SEQ_CST);
+	unsigned n = __atomic_load_n(&w->calls, __ATOMIC_RELAXED) + 1; /* one thread calls it */
 	uint64_t one = 1;
 
 	w->counts += count;
-	if (n == 1) {
+	if (n == 1)
 		w->first = count;
+	/* Published after counts and first: a test that saw calls may read them. */
+	__atomic_store_n(&w->calls, n, __ATOMIC_SEQ_CST);
+	if (n == 1) {
 		if (w->poke_fd >= 0)
 			assert_int_equal(write(w->poke_fd, &one, sizeof(one)), sizeof(one));
 	}

@@ -120,6 +120,43 @@ static void test_bar_sizing(void **state)
 	rig_free(r);
 }
 
+/*
+ * BARs do not move: a new base is refused and the old one reads back, so
+ * config space always names the address that is decoded; sizing still works.
+ */
+static void test_bar_relocation_refused(void **state)
+{
+	struct rig *r = rig_new();
+
+	(void)state;
+	cfg_write(r, 1, PCI_BAR0, 0xd0000000, 4);
+	assert_int_equal(cfg_read(r, 1, PCI_BAR0, 4), PCI_MMIO_START | 0x4);
+	cfg_write(r, 1, PCI_BAR0 + 4, 0x1, 4);
+	assert_int_equal(cfg_read(r, 1, PCI_BAR0 + 4, 4), 0);
+	cfg_write(r, 1, PCI_BAR0, 0xd0000000, 2); /* a partial write too */
+	assert_int_equal(cfg_read(r, 1, PCI_BAR0, 4), PCI_MMIO_START | 0x4);
+	/* Sizing, then the base written back, as firmware and Linux do it. */
+	cfg_write(r, 1, PCI_BAR0, 0xffffffff, 4);
+	assert_int_equal(cfg_read(r, 1, PCI_BAR0, 4), 0xffff8004u);
+	cfg_write(r, 1, PCI_BAR0, (uint32_t)PCI_MMIO_START, 4);
+	assert_int_equal(cfg_read(r, 1, PCI_BAR0, 4), PCI_MMIO_START | 0x4);
+	assert_int_equal(r->dev.bar_base[0], PCI_MMIO_START);
+	rig_free(r);
+}
+
+/* Placed BARs are decoded from the start, as firmware leaves them; no bus mastering yet. */
+static void test_command_at_start(void **state)
+{
+	struct rig *r = rig_new();
+
+	(void)state;
+	assert_int_equal(cfg_read(r, 1, PCI_COMMAND, 2), PCI_COMMAND_MEMORY);
+	assert_int_equal(pci_command(&r->dev), PCI_COMMAND_MEMORY);
+	cfg_write(r, 1, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+	assert_int_equal(pci_command(&r->dev), PCI_COMMAND_MASTER); /* published */
+	rig_free(r);
+}
+
 static void test_mmio_allocation(void **state)
 {
 	struct pci_bus b;
@@ -171,6 +208,8 @@ static void test_msix_masking(void **state)
 	unsigned cap = cfg_read(r, 1, PCI_CAPABILITY_LIST, 1);
 
 	(void)state;
+	cfg_write(r, 1, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	msix_config_written(&r->msix, PCI_COMMAND, 2);
 	/* Disabled: an interrupt is held in the PBA. */
 	msix_notify(&r->msix, 1);
 	assert_int_equal(r->msix.raised, 0);
@@ -213,6 +252,7 @@ static void test_msix_table_and_routes(void **state)
 	table_write(r, 2, 0, 0xfee01000);
 	table_write(r, 2, 1, 0);
 	table_write(r, 2, 2, 0x62);
+	table_write(r, 2, 3, 0); /* unmask: the route goes to KVM now */
 	msix_table_io(&r->msix, 2 * 16 + 8, (uint8_t *)&v, 4, false);
 	assert_int_equal(v, 0x62);
 	/* The vector's GSI now routes to that message. */
@@ -231,6 +271,84 @@ static void test_msix_table_and_routes(void **state)
 	msix_table_io(&r->msix, 2 * 16 + 2, (uint8_t *)&v, 4, true);
 	msix_table_io(&r->msix, 2 * 16 + 8, (uint8_t *)&v, 4, false);
 	assert_int_equal(v, 0x62);
+	rig_free(r);
+}
+
+/* Counts the routes that would have gone to KVM (KVM_SET_GSI_ROUTING). */
+static unsigned route_calls;
+
+static int count_route(struct irq_routing *irq, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	route_calls++;
+	return irq_set_msi_route(irq, gsi, addr, data);
+}
+
+/*
+ * A route goes to KVM only when an unmasked entry's message changes: writes
+ * to a masked entry (a guest could make thousands) cost nothing, an unmask
+ * sends the route once, rewriting the same message sends nothing.
+ */
+static void test_msix_route_updates(void **state)
+{
+	struct rig *r = rig_new();
+
+	(void)state;
+	route_calls = 0;
+	r->msix.set_route = count_route;
+	for (unsigned i = 0; i < 1000; i++) {
+		table_write(r, 1, 0, 0xfee00000 | (i & 0xff) << 12);
+		table_write(r, 1, 1, i);
+		table_write(r, 1, 2, 0x40 + i);
+		table_write(r, 1, 3, 1); /* still masked */
+	}
+	assert_int_equal(route_calls, 0);
+	assert_int_equal(r->msix.route_updates, 0);
+	table_write(r, 1, 1, 0);
+	table_write(r, 1, 3, 0); /* unmask: one route */
+	assert_int_equal(route_calls, 1);
+	table_write(r, 1, 3, 0); /* again, same message: none */
+	table_write(r, 1, 2, 0x40 + 999);
+	assert_int_equal(route_calls, 1);
+	table_write(r, 1, 2, 0x41); /* an unmasked entry's data changes: one */
+	assert_int_equal(route_calls, 2);
+	table_write(r, 1, 3, 1); /* mask, reprogram to what KVM has, unmask: none */
+	table_write(r, 1, 2, 0x77);
+	table_write(r, 1, 2, 0x41);
+	table_write(r, 1, 3, 0);
+	assert_int_equal(route_calls, 2);
+	assert_int_equal(r->msix.route_updates, 2);
+	rig_free(r);
+}
+
+/*
+ * Bus Master Enable clear: an MSI-X message is a memory write the function
+ * may not make, so it is held in the PBA, and goes out when BME is set.
+ */
+static void test_msix_bus_master(void **state)
+{
+	struct rig *r = rig_new();
+	unsigned cap = cfg_read(r, 1, PCI_CAPABILITY_LIST, 1);
+
+	(void)state;
+	cfg_write(r, 1, cap + 2, 0x8000, 2);
+	msix_config_written(&r->msix, cap + 2, 2);
+	table_write(r, 0, 0, 0xfee00000);
+	table_write(r, 0, 3, 0);
+	msix_notify(&r->msix, 0); /* COMMAND is MEMORY only: no bus mastering */
+	assert_int_equal(r->msix.raised, 0);
+	assert_int_equal(r->msix.held, 1);
+	assert_int_equal(pba(r), 1);
+	cfg_write(r, 1, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	msix_config_written(&r->msix, PCI_COMMAND, 2);
+	assert_int_equal(r->msix.raised, 1);
+	assert_int_equal(pba(r), 0);
+	msix_notify(&r->msix, 0);
+	assert_int_equal(r->msix.raised, 2);
+	cfg_write(r, 1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	msix_config_written(&r->msix, PCI_COMMAND, 2);
+	msix_notify(&r->msix, 0);
+	assert_int_equal(r->msix.raised, 2);
+	assert_int_equal(pba(r), 1);
 	rig_free(r);
 }
 
@@ -264,10 +382,14 @@ int main(void)
 	    cmocka_unit_test(test_ids_and_host_bridge),
 	    cmocka_unit_test(test_read_only_fields),
 	    cmocka_unit_test(test_bar_sizing),
+	    cmocka_unit_test(test_bar_relocation_refused),
+	    cmocka_unit_test(test_command_at_start),
 	    cmocka_unit_test(test_mmio_allocation),
 	    cmocka_unit_test(test_capability_chain),
 	    cmocka_unit_test(test_msix_masking),
 	    cmocka_unit_test(test_msix_table_and_routes),
+	    cmocka_unit_test(test_msix_route_updates),
+	    cmocka_unit_test(test_msix_bus_master),
 	    cmocka_unit_test(test_default_routes),
 	};
 

@@ -69,6 +69,12 @@ struct virtio_dev {
 	pthread_mutex_t lock;	  /* taken by the I/O thread and by transport config access */
 	uint64_t driver_features; /* negotiated (valid after FEATURES_OK) */
 	uint8_t status;
+	/*
+	 * The transport may not touch guest memory now (PCI: the driver cleared
+	 * Bus Master Enable): take no chains. Under lock; the transport calls
+	 * queue_notify again for every queue once it is clear.
+	 */
+	bool dma_off;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 
 	/* Set by the transport: raise queue q's interrupt (MSI-X vector). */

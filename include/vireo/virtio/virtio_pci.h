@@ -10,6 +10,14 @@
  * the device's I/O thread without leaving KVM; with --no-ioeventfd the
  * doorbell is an ordinary MMIO exit that signals the same eventfd. Interrupts
  * go out through MSI-X irqfds: one vector per queue plus the config vector.
+ *
+ * PCI COMMAND is honoured. Memory Space Enable clear: the BAR is not decoded
+ * (reads all ones, writes dropped, doorbell ioeventfds deassigned from KVM);
+ * the PCI_CFG window, a config-space access, still works. Bus Master Enable
+ * clear: no DMA, so no chains are taken (doorbells are counted, and every
+ * queue is looked at again once it is set) and MSI-X messages are held in
+ * the PBA (msix.h); INTx, a wire and not a memory write, still goes out.
+ * Requests already handed to a backend still complete.
  */
 #ifndef VIREO_VIRTIO_PCI_H
 #define VIREO_VIRTIO_PCI_H
@@ -64,9 +72,13 @@ struct virtio_pci {
 	uint8_t config_generation;
 	uint8_t isr;
 	struct virtio_pci_queue q[VIRTIO_MAX_QUEUES];
+	bool activated;	   /* DRIVER_OK was acted on since the last reset: once only */
 	int notify_region; /* index on the MMIO bus, for the stats */
 	unsigned cfg_cap;  /* offset of the VIRTIO_PCI_CAP_PCI_CFG window */
-	struct bus *mmio;  /* where the window's accesses go */
+
+	/* PCI COMMAND as the device last acted on it (under the bus lock). */
+	bool ioeventfds_on;	/* doorbells assigned in KVM: memory decoding is on */
+	uint32_t ioeventfd_len; /* the length KVM took them with (0: any) */
 };
 
 struct vm;
