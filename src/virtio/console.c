@@ -26,7 +26,6 @@ struct virtio_console {
 	int input_fd; /* eventfd: input waiting */
 	uint8_t in[CONSOLE_BUF];
 	size_t in_head, in_len;
-	struct virtq_chain rx_chain; /* scratch for the I/O thread */
 };
 
 struct virtio_console_config {
@@ -57,60 +56,65 @@ static long console_tx(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	return 0; /* nothing written into the chain */
 }
 
-/* With the lock: move buffered input into posted receive buffers. */
-static void console_fill_rx(struct virtio_dev *d)
+/* virtio_process_queue_if's handler: buffered input into one receive buffer. */
+static long console_rx(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 {
 	struct virtio_console *con = d->priv;
-	struct virtq *q = &d->vq[CONSOLE_RXQ];
-	struct virtq_chain *c = &con->rx_chain;
-	bool pushed = false;
+	size_t n = 0;
 
-	while (con->in_len) {
-		int r = virtq_pop(q, c);
-		size_t n = 0;
+	while (con->in_len && n < c->in_len) {
+		size_t chunk = CONSOLE_BUF - con->in_head;
 
-		if (r == 0)
-			break; /* no buffer posted: input waits */
-		while (r == 1 && con->in_len && n < c->in_len) {
-			size_t chunk = CONSOLE_BUF - con->in_head;
-
-			if (chunk > con->in_len)
-				chunk = con->in_len;
-			if (chunk > c->in_len - n)
-				chunk = c->in_len - n;
-			virtq_chain_write(c, n, con->in + con->in_head, chunk);
-			n += chunk;
-			con->in_head = (con->in_head + chunk) % CONSOLE_BUF;
-			con->in_len -= chunk;
-		}
-		virtq_push(q, c->head, (uint32_t)n);
-		q->stats.bytes += n;
-		pushed = true;
+		if (chunk > con->in_len)
+			chunk = con->in_len;
+		if (chunk > c->in_len - n)
+			chunk = c->in_len - n;
+		virtq_chain_write(c, n, con->in + con->in_head, chunk);
+		n += chunk;
+		con->in_head = (con->in_head + chunk) % CONSOLE_BUF;
+		con->in_len -= chunk;
 	}
-	if (q->broken && d->needs_reset)
-		d->needs_reset(d);
-	if (pushed)
-		virtio_notify_used(d, CONSOLE_RXQ);
+	d->vq[q].stats.bytes += n;
+	return (long)n;
+}
+
+/* A receive buffer is worth taking only while input waits. */
+static bool console_has_input(struct virtio_dev *d, unsigned q)
+{
+	const struct virtio_console *con = d->priv;
+
+	(void)q;
+	return con->in_len > 0;
+}
+
+/*
+ * With the lock: move buffered input into posted receive buffers, through
+ * the shared loop and its budget (a guest re-posting empty or malformed
+ * buffers cannot keep the I/O thread here). True: called back for more.
+ */
+static bool console_fill_rx(struct virtio_dev *d)
+{
+	return virtio_process_queue_if(d, CONSOLE_RXQ, console_rx, console_has_input);
 }
 
 static bool console_notify(struct virtio_dev *d, unsigned q)
 {
 	if (q == CONSOLE_TXQ)
 		return virtio_process_queue(d, q, console_tx);
-	console_fill_rx(d); /* new receive buffers: input may be waiting (bounded by it) */
-	return false;
+	return console_fill_rx(d); /* new receive buffers: input may be waiting */
 }
 
 static bool console_input_ready(void *opaque, uint64_t count)
 {
 	struct virtio_dev *d = opaque;
+	bool more = false;
 
 	(void)count;
 	pthread_mutex_lock(&d->lock);
 	if (d->status & VIRTIO_STATUS_DRIVER_OK)
-		console_fill_rx(d);
+		more = console_fill_rx(d);
 	pthread_mutex_unlock(&d->lock);
-	return false;
+	return more;
 }
 
 static void console_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)
