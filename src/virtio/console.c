@@ -3,10 +3,13 @@
  * console.c -- virtio-console (device ID 3) with a single port and no
  * multiport: queue 0 receives (host -> guest), queue 1 transmits.
  *
- * Output goes straight from the guest's buffers to the output fd. Input is
+ * Output is copied from the guest's buffers into a bounded console buffer
+ * (console.h): written on without blocking, so a reader that stops reading
+ * costs dropped (and counted) bytes, never a stuck I/O thread. Input is
  * buffered by the main thread and handed to the I/O thread through an
  * eventfd, which moves it into whatever receive buffers the driver posted.
  */
+#include "vireo/console.h"
 #include "vireo/iothread.h"
 #include "vireo/util.h"
 #include "vireo/virtio/devices.h"
@@ -22,7 +25,8 @@
 #define CONSOLE_BUF 4096
 
 struct virtio_console {
-	int out_fd;
+	struct console_out out;
+	bool out_ready;
 	int input_fd; /* eventfd: input waiting */
 	uint8_t in[CONSOLE_BUF];
 	size_t in_head, in_len;
@@ -37,21 +41,8 @@ static long console_tx(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 {
 	struct virtio_console *con = d->priv;
 
-	for (unsigned i = 0; i < c->nr_out; i++) {
-		const uint8_t *p = c->iov[i].iov_base;
-		size_t left = c->iov[i].iov_len;
-
-		while (left) {
-			ssize_t n = write(con->out_fd, p, left);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break; /* a closed console drops output */
-			p += n;
-			left -= (size_t)n;
-		}
-	}
+	for (unsigned i = 0; i < c->nr_out; i++)
+		console_out_put(&con->out, c->iov[i].iov_base, c->iov[i].iov_len);
 	d->vq[q].stats.bytes += c->out_len;
 	return 0; /* nothing written into the chain */
 }
@@ -147,11 +138,12 @@ int virtio_console_setup(struct virtio_dev *d, int out_fd)
 
 	if (!con)
 		return -1;
-	con->out_fd = out_fd;
 	con->input_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->ops = &console_ops;
 	d->priv = con;
-	if (con->input_fd < 0 || iothread_add(d->io, con->input_fd, console_input_ready, d) < 0) {
+	con->out_ready = console_out_init(&con->out, out_fd) == 0;
+	if (!con->out_ready || con->input_fd < 0 ||
+	    iothread_add(d->io, con->input_fd, console_input_ready, d) < 0) {
 		vireo_perror("virtio-console input");
 		return -1;
 	}
@@ -166,6 +158,8 @@ void virtio_console_destroy(struct virtio_dev *d)
 		return;
 	if (con->input_fd >= 0)
 		close(con->input_fd);
+	if (con->out_ready)
+		console_out_destroy(&con->out);
 	free(con);
 	d->priv = NULL;
 }
@@ -196,4 +190,18 @@ size_t virtio_console_room(struct virtio_dev *d)
 	room = CONSOLE_BUF - con->in_len;
 	pthread_mutex_unlock(&d->lock);
 	return room;
+}
+
+struct console_out *virtio_console_out(struct virtio_dev *d)
+{
+	struct virtio_console *con = d->priv;
+
+	return con && con->out_ready ? &con->out : NULL;
+}
+
+uint64_t virtio_console_tx_dropped(const struct virtio_dev *d)
+{
+	const struct virtio_console *con = d->priv;
+
+	return con && con->out_ready ? con->out.dropped : 0;
 }

@@ -6,6 +6,7 @@
  */
 #include "unit.h"
 
+#include "vireo/console.h"
 #include "vireo/iothread.h"
 #include "vireo/virtio/devices.h"
 
@@ -21,6 +22,11 @@
 #define C_DATA	0x10000ull
 #define C_QSIZE 16u /* the budget: one ring's worth per call */
 #define RXQ	0
+#define TXQ	1
+#define T_DESC	0x4000ull /* the transmit queue's rings */
+#define T_AVAIL 0x5000ull
+#define T_USED	0x6000ull
+#define T_DATA	0x20000ull
 
 struct con {
 	uint8_t *ram;
@@ -51,7 +57,10 @@ static int setup(void **state)
 	if (!c)
 		return -1;
 	c->ram = mmap(NULL, C_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (c->ram == MAP_FAILED || pipe2(c->out, O_CLOEXEC | O_NONBLOCK) < 0)
+	/* A blocking pipe, as stdout usually is, and small: a reader that
+	 * stops reading fills it at once. */
+	if (c->ram == MAP_FAILED || pipe2(c->out, O_CLOEXEC) < 0 ||
+	    fcntl(c->out[1], F_SETPIPE_SZ, 4096) != 4096)
 		return -1;
 	gmem_layout(&c->mem, c->ram, C_RAM);
 	if (iothread_init(&c->io) < 0)
@@ -64,6 +73,8 @@ static int setup(void **state)
 		return -1;
 	assert_true(virtq_init(&c->d.vq[RXQ], &c->mem, C_QSIZE, gpa(C_DESC), gpa(C_AVAIL),
 			       gpa(C_USED), false, false));
+	assert_true(virtq_init(&c->d.vq[TXQ], &c->mem, C_QSIZE, gpa(T_DESC), gpa(T_AVAIL),
+			       gpa(T_USED), false, false));
 	c->d.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 		      VIRTIO_STATUS_DRIVER_OK;
 	*state = c;
@@ -219,12 +230,50 @@ static void test_rx_no_input_takes_nothing(void **state)
 	assert_int_equal(c->d.vq[RXQ].stats.requests, 0);
 }
 
+/*
+ * The guest transmits far more than a reader that stopped reading takes:
+ * the transmit queue is served without waiting for it (the I/O thread and
+ * the device lock are never held by a write), every chain goes back to the
+ * driver, and what did not fit is counted as tx_dropped. (The old device
+ * wrote straight to the fd and blocked here for good: the alarm ends it.)
+ */
+static void test_tx_stalled_reader_drops(void **state)
+{
+	struct con *c = *state;
+	const uint32_t len = 32768;
+	const unsigned chains = 8;
+	uint8_t *avail = c->ram + T_AVAIL;
+	uint64_t t0 = now_ns();
+
+	for (unsigned i = 0; i < chains; i++) {
+		uint8_t *d = c->ram + T_DESC + 16ull * i;
+
+		put64(d, 0, T_DATA + (uint64_t)i * len);
+		put32(d, 8, len);
+		put16(d, 12, 0);
+		put16(avail, 4 + 2u * i, (uint16_t)i);
+	}
+	memset(c->ram + T_DATA, 'z', (size_t)chains * len);
+	__atomic_store_n((uint16_t *)(avail + 2), (uint16_t)chains, __ATOMIC_RELEASE);
+	alarm(20);
+	pthread_mutex_lock(&c->d.lock);
+	c->d.ops->queue_notify(&c->d, TXQ);
+	pthread_mutex_unlock(&c->d.lock);
+	alarm(0);
+	assert_true(now_ns() - t0 < 2000000000ull);
+	assert_int_equal(get16(c->ram, T_USED + 2), chains);
+	assert_int_equal(c->d.vq[TXQ].stats.bytes, (uint64_t)chains * len);
+	assert_int_equal(virtio_console_tx_dropped(&c->d),
+			 (uint64_t)chains * len - 4096 - CONSOLE_OUT_SIZE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_rx_zero_length_budget, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_malformed_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_no_input_takes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_stalled_reader_drops, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
