@@ -25,14 +25,17 @@ static uint64_t per_op(uint64_t ns, uint64_t ops)
 	return ops ? ns / ops : 0;
 }
 
+/* hello [count=N]: the greeting N times (a lot of console output, on demand). */
 int run_hello(void)
 {
+	uint64_t count = cmdline_u64("count", 1);
 	uint64_t t0 = rdtsc();
 
-	kprintf("Hello from the vireo test guest\n");
+	for (uint64_t i = 0; i < count; i++)
+		kprintf("Hello from the vireo test guest\n");
 	uint64_t ns = tsc_to_ns(rdtsc() - t0);
 
-	kprintf("RESULT test=hello ops=1 ns=%lu errors=0\n", ns);
+	kprintf("RESULT test=hello ops=%lu ns=%lu errors=0\n", count, ns);
 	return 0;
 }
 

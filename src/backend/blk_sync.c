@@ -111,9 +111,10 @@ static unsigned sync_reap(struct blk_backend *b)
 	return 0;
 }
 
-static void sync_drain(struct blk_backend *b)
+static unsigned sync_cancel(struct blk_backend *b, uint64_t timeout_ns)
 {
-	(void)b;
+	(void)b, (void)timeout_ns;
+	return 0; /* nothing is ever in flight: submit() finished it */
 }
 
 static void sync_destroy(struct blk_backend *b)
@@ -126,7 +127,7 @@ static const struct blk_backend_ops sync_ops = {
     .submit = sync_submit,
     .kick = sync_kick,
     .reap = sync_reap,
-    .drain = sync_drain,
+    .cancel = sync_cancel,
     .destroy = sync_destroy,
 };
 

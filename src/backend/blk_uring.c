@@ -27,6 +27,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* At destroy, what a hung disk may still hold gets this long, then is left behind. */
+#define URING_STOP_WAIT_NS 200000000ull
+
 struct uring_backend {
 	struct blk_backend b;
 	struct io_uring ring;
@@ -142,6 +145,8 @@ static bool again(struct blk_req *r, int res)
  */
 static bool step(struct uring_backend *u, struct blk_req *r, int res)
 {
+	if (r->cancelled)
+		return true; /* reset under it: no remainder, no retry */
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
@@ -215,25 +220,46 @@ static unsigned uring_reap(struct blk_backend *b)
 	return n;
 }
 
-static void uring_drain(struct blk_backend *b)
+/* Ask the kernel to cancel every request of the ring (one ASYNC_CANCEL, any user_data). */
+static void cancel_all(struct uring_backend *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (!sqe)
+		return; /* cannot happen: requests never fill the ring (see the top) */
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	io_uring_sqe_set_data(sqe, NULL); /* its own completion is not a request's */
+	uring_kick(&u->b);
+}
+
+static unsigned uring_cancel(struct blk_backend *b, uint64_t timeout_ns)
 {
 	struct uring_backend *u = to_uring(b);
-	struct io_uring_cqe *cqe;
+	uint64_t deadline = now_ns() + timeout_ns;
 
-	uring_kick(b);
+	uring_kick(b); /* queued operations too: the kernel must know them to cancel them */
+	uring_reap(b);
+	if (b->inflight && !b->no_cancel)
+		cancel_all(u);
 	while (b->inflight) {
-		int ret = io_uring_wait_cqe(&u->ring, &cqe);
+		struct io_uring_cqe *cqe;
+		uint64_t now = now_ns(), left;
+		struct __kernel_timespec ts;
+		int ret;
 
+		if (now >= deadline)
+			break;
+		left = deadline - now;
+		ts.tv_sec = (long long)(left / 1000000000ull);
+		ts.tv_nsec = (long long)(left % 1000000000ull);
+		ret = io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
 		if (ret == -EINTR)
 			continue;
-		if (ret < 0) {
-			vireo_warn("disk: waiting for I/O in flight: %s", strerror(-ret));
-			return;
-		}
-		if (io_uring_cqe_get_data(cqe))
-			b->inflight--;
-		io_uring_cqe_seen(&u->ring, cqe);
+		if (ret < 0)
+			break; /* -ETIME: the disk keeps them; the caller quarantines */
+		uring_reap(b);
 	}
+	return b->inflight;
 }
 
 static void uring_destroy(struct blk_backend *b)
@@ -241,7 +267,8 @@ static void uring_destroy(struct blk_backend *b)
 	struct uring_backend *u = to_uring(b);
 
 	if (u->ring_ok) {
-		uring_drain(b);
+		/* Bounded: closing the ring leaves what is still stuck to the kernel. */
+		uring_cancel(b, URING_STOP_WAIT_NS);
 		io_uring_queue_exit(&u->ring);
 	}
 	if (b->event_fd >= 0)
@@ -254,7 +281,7 @@ static const struct blk_backend_ops uring_ops = {
     .submit = uring_submit,
     .kick = uring_kick,
     .reap = uring_reap,
-    .drain = uring_drain,
+    .cancel = uring_cancel,
     .destroy = uring_destroy,
 };
 

@@ -54,7 +54,8 @@ int platform_devices_init(struct vm *vm)
 {
 	struct bus *pio = &vm->pio;
 
-	serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm);
+	if (serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm) < 0)
+		vireo_perror("serial console output");
 	rtc_init(&vm->rtc);
 	i8042_init(&vm->i8042, reset_through_i8042, vm);
 	vm->platform_ready = true;

@@ -6,6 +6,7 @@
  */
 #include "vireo/util.h"
 #include "vireo/virtio/blk.h"
+#include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
 #include "vireo/vm.h"
 #include "vireo/x86/acpi.h"
@@ -152,6 +153,9 @@ static void table_devices(FILE *f, const struct vm *vm)
 				st->requests, st->interrupts, st->suppressed, st->malformed,
 				st->bytes);
 		}
+		if (vp->vdev.ops->device_id == 3)
+			fprintf(f, "  %-16s tx_dropped %" PRIu64 " bytes\n", vp->name,
+				virtio_console_tx_dropped(&vp->vdev));
 	}
 }
 
@@ -196,6 +200,8 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 			fprintf(f, "  %-16s %12" PRIu64 "\n", keys[i],
 				kvm_stats_get(&vm->kvm_vcpu_stats, keys[i]));
 	}
+	fprintf(f, "serial (COM1): %" PRIu64 " bytes out, %" PRIu64 " dropped, %" PRIu64 " in\n",
+		vm->serial.tx_bytes, serial_tx_dropped(&vm->serial), vm->serial.rx_bytes);
 	table_devices(f, vm);
 	fprintf(f, "memory: VMM resident %" PRIu64 " KiB besides guest RAM\n", vm->vmm_rss_kib);
 	fprintf(f, "optimizations:");
@@ -313,6 +319,9 @@ static void json_devices(FILE *f, const struct vm *vm)
 		fprintf(f, "]");
 		if (vp->vdev.ops->device_id == 2)
 			json_blk_stats(f, &vp->vdev);
+		if (vp->vdev.ops->device_id == 3)
+			fprintf(f, ", \"console\": {\"tx_dropped\": %" PRIu64 "}",
+				virtio_console_tx_dropped(&vp->vdev));
 		fprintf(f, "}");
 	}
 	fprintf(f, "%s},\n", vm->nr_vdev ? "\n  " : "");
@@ -428,6 +437,10 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 		"\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
 		"},\n",
 		vm->cfg.mem_bytes >> 20, vm->vmm_rss_kib);
+	fprintf(f,
+		"  \"serial\": {\"tx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
+		", \"rx_bytes\": %" PRIu64 "},\n",
+		vm->serial.tx_bytes, serial_tx_dropped(&vm->serial), vm->serial.rx_bytes);
 	json_devices(f, vm);
 	fprintf(f, "  \"cpuid_pv_features\": %u,\n  \"optimizations\": {", vm->pv_features);
 	for (unsigned i = 0; i < OPT_COUNT; i++)

@@ -4,7 +4,8 @@
  *
  * It starts the vCPU threads, then waits in poll() for one of: a stop
  * request (eventfd written by vm_request_stop), a signal (signalfd), console
- * input for the UART, or the --timeout deadline. To stop, it sets every
+ * input for the UART, stdout becoming writable while console output waits
+ * for it (console.h), or the --timeout deadline. To stop, it sets every
  * vCPU's immediate_exit and sends SIGUSR1, so a thread about to enter
  * KVM_RUN returns at once and one inside it is interrupted: no lost wake-up.
  */
@@ -22,6 +23,9 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+
+/* At exit, console output still buffered gets this long to go out, then is dropped. */
+#define CONSOLE_FINISH_NS 1000000000ull
 
 static int block_signals(struct vm *vm)
 {
@@ -139,30 +143,87 @@ static int poll_timeout_ms(const struct vm *vm, uint64_t deadline)
 	return (deadline - now) / 1000000 > 1000 ? 1000 : (int)((deadline - now) / 1000000) + 1;
 }
 
+/* The consoles' output buffers: COM1's, and the virtio console's if any. */
+static unsigned console_outs(struct vm *vm, struct console_out *out[2])
+{
+	unsigned n = 0;
+
+	if (vm->serial.out_ready)
+		out[n++] = &vm->serial.out;
+	if (vm->console_dev && virtio_console_out(&vm->console_dev->vdev))
+		out[n++] = virtio_console_out(&vm->console_dev->vdev);
+	return n;
+}
+
+/*
+ * Poll entries for console output: each buffer's wake-up eventfd (output
+ * stalled), and its fd for POLLOUT while output waits. Returns the count.
+ */
+static unsigned poll_outputs(struct console_out *const *out, unsigned n, struct pollfd *p)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		p[k++] = (struct pollfd){out[i]->wake_fd, POLLIN, 0};
+		/* Only while stalled: a closed reader's POLLERR would wake us for ever. */
+		p[k++] = (struct pollfd){console_out_stalled(out[i]) ? out[i]->fd : -1, POLLOUT, 0};
+	}
+	return k;
+}
+
+static void on_outputs(struct console_out *const *out, unsigned n, const struct pollfd *p)
+{
+	uint64_t v;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((p[2 * i].revents & POLLIN) && read(out[i]->wake_fd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: someone else took it; the stall is in out[i]->stalled */
+		}
+		if (p[2 * i + 1].revents & (POLLOUT | POLLERR | POLLHUP))
+			console_out_flush(out[i]);
+	}
+}
+
+/* At exit: what the consoles still hold, with one bounded wait for all of them. */
+static void finish_outputs(struct vm *vm)
+{
+	struct console_out *out[2];
+	unsigned n = console_outs(vm, out);
+	uint64_t deadline = now_ns() + CONSOLE_FINISH_NS;
+
+	for (unsigned i = 0; i < n; i++)
+		console_out_finish(out[i], deadline);
+}
+
 static void control_loop(struct vm *vm)
 {
 	uint64_t deadline = now_ns() + (uint64_t)vm->cfg.timeout_s * 1000000000ull;
 	bool tty = isatty(STDIN_FILENO), stdin_open = true;
 	struct console_input ci = {0};
+	struct console_out *out[2];
+	unsigned nout = console_outs(vm, out);
 
 	while (!atomic_load(&vm->stopping)) {
 		/* stdin is polled only while the UART can take what we read. */
 		bool want_input = stdin_open && input_room(vm) > 0;
-		struct pollfd p[3] = {{vm->stop_eventfd, POLLIN, 0},
+		struct pollfd p[7] = {{vm->stop_eventfd, POLLIN, 0},
 				      {vm->signal_fd, POLLIN, 0},
-				      {STDIN_FILENO, POLLIN, 0}};
+				      {want_input ? STDIN_FILENO : -1, POLLIN, 0}};
+		unsigned np = 3 + poll_outputs(out, nout, p + 3);
 		int timeout = poll_timeout_ms(vm, deadline);
 		int n;
 
 		if (stdin_open && !want_input && (timeout < 0 || timeout > 20))
 			timeout = 20; /* the guest is draining the UART: look again soon */
-		n = poll(p, want_input ? 3 : 2, timeout);
+		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)
 			on_signal(vm);
 		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
 			stdin_open = on_console_input(vm, &ci, tty);
+		if (n > 0)
+			on_outputs(out, nout, p + 3);
 		if (vm->cfg.timeout_s && now_ns() >= deadline) {
 			char detail[64];
 
@@ -187,6 +248,7 @@ int vm_run(struct vm *vm)
 	stop_vcpus(vm);
 	for (unsigned i = 0; i < vm->nr_io; i++)
 		iothread_stop(&vm->io[i]);
+	finish_outputs(vm);
 	console_raw_end();
 	return vm->exit_status;
 }

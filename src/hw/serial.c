@@ -2,16 +2,16 @@
 /*
  * serial.c -- 8250/16550A UART.
  *
- * Transmission is instantaneous: a byte written to THR goes straight to the
- * output fd, so LSR always reports the transmitter empty. Interrupts follow
+ * Transmission is instantaneous: a byte written to THR goes to the console
+ * output buffer (console.h: written on without ever blocking, dropped and
+ * counted when a reader stops reading), so LSR always reports the
+ * transmitter empty. Interrupts follow
  * the 16550 priority order (receive data, then THR empty); the line is only
  * touched in KVM when its level changes.
  */
 #include "vireo/hw/serial.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 enum {
 	REG_RBR_THR = 0, /* DLL when DLAB */
@@ -46,21 +46,25 @@ enum {
 #define MSR_RI	     0x40
 #define MSR_DCD	     0x80
 
-void serial_init(struct serial *s, int out_fd, unsigned irq, irq_line_fn set_irq, void *opaque)
+int serial_init(struct serial *s, int out_fd, unsigned irq, irq_line_fn set_irq, void *opaque)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
-	s->out_fd = out_fd;
 	s->irq = irq;
 	s->set_irq = set_irq;
 	s->irq_opaque = opaque;
 	s->mcr = MCR_OUT2;
 	s->lcr = 0x03; /* 8N1 */
 	s->dll = 12;   /* 9600 baud */
+	s->out_ready = console_out_init(&s->out, out_fd) == 0;
+	return s->out_ready ? 0 : -1;
 }
 
 void serial_destroy(struct serial *s)
 {
+	if (s->out_ready)
+		console_out_destroy(&s->out);
+	s->out_ready = false;
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -85,14 +89,11 @@ static void update_irq(struct serial *s)
 	}
 }
 
+/* Never blocks: a reader that stops reading costs dropped bytes, not a stuck vCPU. */
 static void write_out(struct serial *s, uint8_t c)
 {
-	for (;;) {
-		ssize_t n = write(s->out_fd, &c, 1);
-
-		if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			break; /* a closed console drops output, never stalls the guest */
-	}
+	if (s->out_ready)
+		console_out_put(&s->out, &c, 1);
 	s->tx_bytes++;
 }
 
@@ -242,4 +243,9 @@ size_t serial_rx_room(struct serial *s)
 	room = SERIAL_RX_SIZE - s->rx_count;
 	pthread_mutex_unlock(&s->lock);
 	return room;
+}
+
+uint64_t serial_tx_dropped(const struct serial *s)
+{
+	return s->out_ready ? s->out.dropped : s->tx_bytes; /* no buffer: nothing went out */
 }

@@ -8,8 +8,14 @@
  * virtio_blk_process_completions (the io_uring eventfd's watch, which takes
  * it itself: the I/O thread calls watches holding only its own lock).
  * config_read, activate and reset come from the transport, also under
- * d->lock. Reset waits for the requests in flight and drops them, so no
- * completion touches guest memory or the used ring afterwards.
+ * d->lock, on a vCPU thread. Reset must be bounded (a hung disk must not
+ * hold a vCPU, the device and PCI locks, and so vireo's stop): it starts a
+ * new generation, cancels the requests in flight and waits for them a
+ * little (BLK_RESET_WAIT_NS). A request of an older generation that comes
+ * back later is stale: it writes no status byte and no used entry. One that
+ * is still stuck keeps its slot (quarantined), and the device refuses to be
+ * activated again (DEVICE_NEEDS_RESET) until every one has come back, so the
+ * driver cannot start over under I/O that still targets its old buffers.
  *
  * Doorbells: while requests are in flight the device asks for no kicks and
  * looks at the ring whenever completions come in (blk_run_queue).
@@ -333,16 +339,25 @@ struct blk_dev {
 	unsigned completed; /* pushes since the last virtio_notify_used */
 	bool polling; /* requests in flight: doorbells off, the ring looked at on completion */
 	bool backlog; /* the last look at the ring ran out of budget: chains still wait */
+	uint32_t gen; /* device generation: bumped by every reset */
 	struct virtio_blk_stats stats;
 };
 
+/* How long a reset waits for cancelled requests (on a vCPU, locks held). */
+#define BLK_RESET_WAIT_NS 100000000ull
+/* How long stopping waits for them. */
+#define BLK_STOP_WAIT_NS 500000000ull
+
+/*
+ * Every slot not busy is free. Busy slots at a reset are requests of an old
+ * generation the disk still holds: quarantined until they come back.
+ */
 static void pool_reset(struct blk_dev *b)
 {
-	b->nr_free = BLK_QUEUE_SIZE;
-	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++) {
-		b->free[i] = BLK_QUEUE_SIZE - 1 - i;
-		b->req[i].busy = false;
-	}
+	b->nr_free = 0;
+	for (unsigned i = BLK_QUEUE_SIZE; i-- > 0;)
+		if (!b->req[i].busy)
+			b->free[b->nr_free++] = i;
 	b->inflight = 0;
 	b->completed = 0;
 	b->polling = false;
@@ -357,6 +372,8 @@ static struct blk_req *req_get(struct blk_dev *b)
 		return NULL;
 	r = &b->req[b->free[--b->nr_free]];
 	r->busy = true;
+	r->gen = b->gen;
+	r->cancelled = false;
 	return r;
 }
 
@@ -447,7 +464,15 @@ static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chai
 static void blk_complete(void *opaque, struct blk_req *r)
 {
 	struct blk_dev *b = opaque;
-	uint32_t written = finish(b, r);
+	uint32_t written;
+
+	if (r->gen != b->gen) {
+		/* Stale: the driver reset the device under it. Nothing reaches
+		 * the guest; the slot is free again. */
+		req_put(b, r);
+		return;
+	}
+	written = finish(b, r);
 
 	virtq_push(&b->d->vq[0], r->head, written);
 	b->inflight--;
@@ -557,6 +582,16 @@ static void blk_config_write(struct virtio_dev *d, size_t off, const void *buf, 
 	(void)d, (void)off, (void)buf, (void)len;
 }
 
+/* Requests of an old generation still in flight (quarantined slots). */
+static unsigned blk_stuck(const struct blk_dev *b)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
+		n += b->req[i].busy && b->req[i].gen != b->gen;
+	return n;
+}
+
 static int blk_activate(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
@@ -564,16 +599,33 @@ static int blk_activate(struct virtio_dev *d)
 	/* The transport caps the size at queue_max_size; the pool is that big. */
 	if (d->vq[0].size > BLK_QUEUE_SIZE)
 		return -1;
+	/* Reaped since the reset? Requests a hung disk held may be back now. */
+	b->be->ops->reap(b->be);
+	if (blk_stuck(b))
+		return -1; /* the old generation's I/O still targets guest memory */
 	pool_reset(b);
 	return 0;
+}
+
+/*
+ * Bounded: cancel what is in flight and wait a little. Whatever finishes is
+ * stale (new generation) and touches neither the guest nor the ring; what
+ * the disk still holds stays quarantined (see the top of the file).
+ */
+static void blk_cancel_all(struct blk_dev *b, uint64_t wait_ns)
+{
+	b->gen++;
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
+		if (b->req[i].busy)
+			b->req[i].cancelled = true;
+	b->be->ops->cancel(b->be, wait_ns);
 }
 
 static void blk_reset(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
 
-	/* Wait for the kernel to finish with guest memory; push nothing. */
-	b->be->ops->drain(b->be);
+	blk_cancel_all(b, BLK_RESET_WAIT_NS);
 	pool_reset(b);
 }
 
@@ -803,10 +855,17 @@ void virtio_blk_destroy(struct virtio_dev *d)
 	if (b->watching)
 		iothread_del(b->io, b->be->event_fd);
 	pthread_mutex_lock(&d->lock);
-	b->be->ops->drain(b->be);
+	blk_cancel_all(b, BLK_STOP_WAIT_NS);
 	pthread_mutex_unlock(&d->lock);
 	blk_free(b);
 	d->priv = NULL;
+}
+
+struct blk_backend *virtio_blk_backend(struct virtio_dev *d)
+{
+	struct blk_dev *b = d->priv;
+
+	return b->be;
 }
 
 const char *virtio_blk_backend_name(const struct virtio_dev *d)

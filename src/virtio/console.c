@@ -3,10 +3,13 @@
  * console.c -- virtio-console (device ID 3) with a single port and no
  * multiport: queue 0 receives (host -> guest), queue 1 transmits.
  *
- * Output goes straight from the guest's buffers to the output fd. Input is
+ * Output is copied from the guest's buffers into a bounded console buffer
+ * (console.h): written on without blocking, so a reader that stops reading
+ * costs dropped (and counted) bytes, never a stuck I/O thread. Input is
  * buffered by the main thread and handed to the I/O thread through an
  * eventfd, which moves it into whatever receive buffers the driver posted.
  */
+#include "vireo/console.h"
 #include "vireo/iothread.h"
 #include "vireo/util.h"
 #include "vireo/virtio/devices.h"
@@ -22,11 +25,11 @@
 #define CONSOLE_BUF 4096
 
 struct virtio_console {
-	int out_fd;
+	struct console_out out;
+	bool out_ready;
 	int input_fd; /* eventfd: input waiting */
 	uint8_t in[CONSOLE_BUF];
 	size_t in_head, in_len;
-	struct virtq_chain rx_chain; /* scratch for the I/O thread */
 };
 
 struct virtio_console_config {
@@ -38,79 +41,71 @@ static long console_tx(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 {
 	struct virtio_console *con = d->priv;
 
-	for (unsigned i = 0; i < c->nr_out; i++) {
-		const uint8_t *p = c->iov[i].iov_base;
-		size_t left = c->iov[i].iov_len;
-
-		while (left) {
-			ssize_t n = write(con->out_fd, p, left);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break; /* a closed console drops output */
-			p += n;
-			left -= (size_t)n;
-		}
-	}
+	for (unsigned i = 0; i < c->nr_out; i++)
+		console_out_put(&con->out, c->iov[i].iov_base, c->iov[i].iov_len);
 	d->vq[q].stats.bytes += c->out_len;
 	return 0; /* nothing written into the chain */
 }
 
-/* With the lock: move buffered input into posted receive buffers. */
-static void console_fill_rx(struct virtio_dev *d)
+/* virtio_process_queue_if's handler: buffered input into one receive buffer. */
+static long console_rx(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 {
 	struct virtio_console *con = d->priv;
-	struct virtq *q = &d->vq[CONSOLE_RXQ];
-	struct virtq_chain *c = &con->rx_chain;
-	bool pushed = false;
+	size_t n = 0;
 
-	while (con->in_len) {
-		int r = virtq_pop(q, c);
-		size_t n = 0;
+	while (con->in_len && n < c->in_len) {
+		size_t chunk = CONSOLE_BUF - con->in_head;
 
-		if (r == 0)
-			break; /* no buffer posted: input waits */
-		while (r == 1 && con->in_len && n < c->in_len) {
-			size_t chunk = CONSOLE_BUF - con->in_head;
-
-			if (chunk > con->in_len)
-				chunk = con->in_len;
-			if (chunk > c->in_len - n)
-				chunk = c->in_len - n;
-			virtq_chain_write(c, n, con->in + con->in_head, chunk);
-			n += chunk;
-			con->in_head = (con->in_head + chunk) % CONSOLE_BUF;
-			con->in_len -= chunk;
-		}
-		virtq_push(q, c->head, (uint32_t)n);
-		q->stats.bytes += n;
-		pushed = true;
+		if (chunk > con->in_len)
+			chunk = con->in_len;
+		if (chunk > c->in_len - n)
+			chunk = c->in_len - n;
+		virtq_chain_write(c, n, con->in + con->in_head, chunk);
+		n += chunk;
+		con->in_head = (con->in_head + chunk) % CONSOLE_BUF;
+		con->in_len -= chunk;
 	}
-	if (q->broken && d->needs_reset)
-		d->needs_reset(d);
-	if (pushed)
-		virtio_notify_used(d, CONSOLE_RXQ);
+	d->vq[q].stats.bytes += n;
+	return (long)n;
+}
+
+/* A receive buffer is worth taking only while input waits. */
+static bool console_has_input(struct virtio_dev *d, unsigned q)
+{
+	const struct virtio_console *con = d->priv;
+
+	(void)q;
+	return con->in_len > 0;
+}
+
+/*
+ * With the lock: move buffered input into posted receive buffers, through
+ * the shared loop and its budget (a guest re-posting empty or malformed
+ * buffers cannot keep the I/O thread here). True: called back for more.
+ */
+static bool console_fill_rx(struct virtio_dev *d)
+{
+	return virtio_process_queue_if(d, CONSOLE_RXQ, console_rx, console_has_input);
 }
 
 static bool console_notify(struct virtio_dev *d, unsigned q)
 {
 	if (q == CONSOLE_TXQ)
 		return virtio_process_queue(d, q, console_tx);
-	console_fill_rx(d); /* new receive buffers: input may be waiting (bounded by it) */
-	return false;
+	return console_fill_rx(d); /* new receive buffers: input may be waiting */
 }
 
 static bool console_input_ready(void *opaque, uint64_t count)
 {
 	struct virtio_dev *d = opaque;
+	bool more = false;
 
 	(void)count;
 	pthread_mutex_lock(&d->lock);
 	if (d->status & VIRTIO_STATUS_DRIVER_OK)
-		console_fill_rx(d);
+		more = console_fill_rx(d);
 	pthread_mutex_unlock(&d->lock);
-	return false;
+	return more;
 }
 
 static void console_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)
@@ -143,11 +138,12 @@ int virtio_console_setup(struct virtio_dev *d, int out_fd)
 
 	if (!con)
 		return -1;
-	con->out_fd = out_fd;
 	con->input_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->ops = &console_ops;
 	d->priv = con;
-	if (con->input_fd < 0 || iothread_add(d->io, con->input_fd, console_input_ready, d) < 0) {
+	con->out_ready = console_out_init(&con->out, out_fd) == 0;
+	if (!con->out_ready || con->input_fd < 0 ||
+	    iothread_add(d->io, con->input_fd, console_input_ready, d) < 0) {
 		vireo_perror("virtio-console input");
 		return -1;
 	}
@@ -162,6 +158,8 @@ void virtio_console_destroy(struct virtio_dev *d)
 		return;
 	if (con->input_fd >= 0)
 		close(con->input_fd);
+	if (con->out_ready)
+		console_out_destroy(&con->out);
 	free(con);
 	d->priv = NULL;
 }
@@ -192,4 +190,18 @@ size_t virtio_console_room(struct virtio_dev *d)
 	room = CONSOLE_BUF - con->in_len;
 	pthread_mutex_unlock(&d->lock);
 	return room;
+}
+
+struct console_out *virtio_console_out(struct virtio_dev *d)
+{
+	struct virtio_console *con = d->priv;
+
+	return con && con->out_ready ? &con->out : NULL;
+}
+
+uint64_t virtio_console_tx_dropped(const struct virtio_dev *d)
+{
+	const struct virtio_console *con = d->priv;
+
+	return con && con->out_ready ? con->out.dropped : 0;
 }

@@ -11,7 +11,14 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q)
 		d->raise_irq(d, q);
 }
 
-bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+/* Chains waiting that the device wants now. */
+static bool wanted(struct virtio_dev *d, unsigned q, virtio_ready_fn ready)
+{
+	return virtq_has_work(&d->vq[q]) && (!ready || ready(d, q));
+}
+
+bool virtio_process_queue_if(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
+			     virtio_ready_fn ready)
 {
 	struct virtq *vq = &d->vq[q];
 	struct virtq_chain c; /* 16 KiB of iovecs: fine on an I/O thread's stack */
@@ -26,7 +33,7 @@ bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn hand
 
 		/* No kicks while we drain: we will look at the ring anyway. */
 		virtq_set_notify(vq, false);
-		while (budget && (r = virtq_pop(vq, &c)) != 0) {
+		while (budget && (!ready || ready(d, q)) && (r = virtq_pop(vq, &c)) != 0) {
 			long n = r > 0 ? handle(d, q, &c) : 0; /* malformed: return it empty */
 
 			budget--;
@@ -48,10 +55,15 @@ bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn hand
 			return false;
 		}
 		/* Budget spent: kicks stay off, the I/O thread calls us back. */
-		if (!budget && virtq_has_work(vq))
+		if (!budget && wanted(d, q, ready))
 			return true;
 		/* Idle again: ask for kicks, then look once more (the race). */
 		virtq_set_notify(vq, true);
-	} while (virtq_has_work(vq));
+	} while (wanted(d, q, ready));
 	return false;
+}
+
+bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+{
+	return virtio_process_queue_if(d, q, handle, NULL);
 }

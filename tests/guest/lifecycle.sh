@@ -48,6 +48,41 @@ timeout_stops() {
 	want_status 124 && [ "$(stat .stop_reason)" = timeout ] || fail "stop_reason $(stat .stop_reason)"
 }
 
+# A reader that stops reading vireo's stdout must not freeze it: console
+# output is buffered (bounded), the rest dropped and counted, and --timeout
+# still stops the VM on time. stdout is a 4 KiB pipe nobody reads while the
+# guest prints far more than that plus the 64 KiB buffer could hold.
+stalled_stdout() {
+	out=$tmp/stalled.out json=$tmp/stalled.json
+	rm -f "$json"
+	python3 - "$VIREO" "$BZ" "$json" <<'PY' >"$out" 2>&1 || fail "$(tail -n 3 "$out")"
+import fcntl, os, subprocess, sys, time
+vireo, image, stats = sys.argv[1:4]
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe, filled at once
+t0 = time.monotonic()
+p = subprocess.Popen([vireo, "run", "--quiet", "--timeout", "5", "--stats-json", stats,
+                      "--kernel", image, "--cmdline", "test=hello count=1000000"],
+                     stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.DEVNULL)
+os.close(w)
+try:
+    status = p.wait(timeout=30)
+except subprocess.TimeoutExpired:
+    p.kill()
+    p.wait()
+    sys.exit("vireo still ran 30 s after it started with --timeout 5 (stdout not read)")
+took = time.monotonic() - t0
+assert status == 124, "exit status %d, want 124 (--timeout)" % status
+assert took < 15, "vireo took %.1f s to stop after --timeout 5" % took
+print("stopped after %.1f s" % took)
+PY
+	[ "$case_failed" -eq 0 ] || return 1
+	cp "$out" "$logdir/stalled.out"
+	[ -f "$json" ] && cp "$json" "$logdir/stalled.json"
+	[ "$(stat .stop_reason)" = timeout ] || fail "stop_reason $(stat .stop_reason)"
+	want_stat .serial.tx_dropped -gt 0 && want_stat .serial.tx_bytes -gt 4096
+}
+
 # On a terminal: raw mode while running, Ctrl-A x quits, settings restored.
 terminal() {
 	python3 - "$VIREO" "$BZ" "$tmp/tty.json" <<'PY' >"$tmp/tty.out" 2>&1 || fail "$(tail -n 3 "$tmp/tty.out")"
@@ -78,6 +113,7 @@ PY
 
 case_run "i8042 reset ends the VM with status 0" i8042_reset
 case_run "console input reaches the guest" console_input
+case_run "a stdout nobody reads: output dropped and counted, --timeout still stops" stalled_stdout
 case_run "SIGTERM stops the VM and writes the report" sigterm
 case_run "--timeout stops the VM with 124" timeout_stops
 case_run "raw terminal, Ctrl-A x, terminal restored" terminal

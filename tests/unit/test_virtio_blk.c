@@ -799,13 +799,13 @@ static void test_backend_uring_rw(void **state)
 		assert_memory_equal(got + 4096, pat + 4096, 4096);
 	}
 
-	/* A flush; then the drain of a ring with nothing in flight returns at once. */
+	/* A flush; then the cancel of a ring with nothing in flight returns at once. */
 	memset(&p->c, 0, sizeof(p->c));
 	pc_simple(p, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
 	be_run(b, &p->r);
 	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
-	b->ops->drain(b);
+	assert_int_equal(b->ops->cancel(b, 1000000000ull), 0);
 	b->ops->destroy(b);
 	close(fd);
 	unlink(path);
@@ -1772,6 +1772,157 @@ static void test_e2e_reset_in_flight(void **state)
 }
 
 /*
+ * A hung disk: the disk's fd becomes a FIFO nobody writes (a read on it
+ * never finishes by itself). Returns the FIFO's own fd, for the test to
+ * feed when it wants the disk to answer.
+ */
+static int hang_disk(struct e2e *e)
+{
+	char path[64];
+	int fifo;
+
+	snprintf(path, sizeof(path), "/tmp/vireo-hung-%d", getpid());
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	fifo = open(path, O_RDWR | O_CLOEXEC); /* O_RDWR: opening does not wait */
+	unlink(path);
+	assert_true(fifo >= 0);
+	assert_true(dup2(fifo, virtio_blk_backend(&e->d)->fd) >= 0);
+	return fifo;
+}
+
+struct reset_call {
+	struct e2e *e;
+	uint64_t ns;
+};
+
+/* A vCPU writing status 0: the transport resets the device under its lock. */
+static void *reset_thread(void *arg)
+{
+	struct reset_call *rc = arg;
+	uint64_t t0 = now_ns();
+
+	pthread_mutex_lock(&rc->e->d.lock);
+	rc->e->d.ops->reset(&rc->e->d);
+	pthread_mutex_unlock(&rc->e->d.lock);
+	rc->ns = now_ns() - t0;
+	return NULL;
+}
+
+/* Reset with a request in flight on a hung disk; fail (not hang) when it does not return. */
+static void reset_hung(struct e2e *e, struct rq *r, int fifo)
+{
+	static const uint32_t one[] = {512, 0};
+	struct reset_call rc = {e, 0};
+	struct timespec until;
+	pthread_t t;
+	uint8_t sector[512] = {0};
+
+	rq_add(e, r, VIRTIO_BLK_T_IN, 0, one, true);
+	kick(e);
+	assert_int_equal(used_idx(e), 0); /* in flight: the disk does not answer */
+	assert_int_equal(pthread_create(&t, NULL, reset_thread, &rc), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if (pthread_timedjoin_np(t, NULL, &until) != 0) {
+		/* Let the disk answer so the thread ends, then report. */
+		assert_int_equal(write(fifo, sector, sizeof(sector)), (ssize_t)sizeof(sector));
+		pthread_join(t, NULL);
+		fail_msg("reset with a hung request in flight did not return in 5 s");
+	}
+	assert_true(rc.ns < 2000000000ull);
+}
+
+/*
+ * A device reset with a request stuck on a hung disk returns within a
+ * bound (the old reset waited for the disk: for ever); the request is
+ * cancelled, its chain never completed, and the device starts over.
+ */
+static void test_e2e_reset_hung_disk(void **state)
+{
+	struct e2e *e = *state;
+	struct rq r;
+	int fifo;
+
+	e2e_start(e, false);
+	fifo = hang_disk(e);
+	reset_hung(e, &r, fifo);
+	assert_int_equal(used_idx(e), 0);
+	assert_int_equal(status_of(e, &r), 0xff);
+	assert_int_equal(virtio_blk_backend(&e->d)->inflight, 0); /* cancelled */
+	e2e_activate(e); /* nothing stuck: the driver may start over */
+	close(fifo);
+}
+
+/*
+ * The same with a disk whose I/O cannot be cancelled (the test hook): reset
+ * still returns within its bound; the stuck request keeps its slot and the
+ * device refuses to start again; when the disk answers at last, the stale
+ * completion reaches neither the status byte nor the used ring, and after
+ * the next reset the device works.
+ */
+static void test_e2e_reset_stuck_quarantined(void **state)
+{
+	struct e2e *e = *state;
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	uint8_t sector[512];
+	struct rq r;
+	int fifo;
+
+	e2e_start(e, false);
+	fifo = hang_disk(e);
+	virtio_blk_backend(&e->d)->no_cancel = true;
+	reset_hung(e, &r, fifo);
+	assert_int_equal(virtio_blk_backend(&e->d)->inflight, 1);
+	memset(e->ram + T_DESC, 0, T_DATA - T_DESC);
+	memset(&e->d.vq[0], 0, sizeof(e->d.vq[0]));
+	assert_true(virtq_init(&e->d.vq[0], &e->mem, T_QSIZE, gpa(T_DESC), gpa(T_AVAIL),
+			       gpa(T_USED), false, false));
+	pthread_mutex_lock(&e->d.lock);
+	assert_int_equal(e->d.ops->activate(&e->d), -1); /* DEVICE_NEEDS_RESET */
+	pthread_mutex_unlock(&e->d.lock);
+
+	/* The disk answers: the I/O thread reaps a stale completion. */
+	memset(sector, 0x5a, sizeof(sector));
+	assert_int_equal(write(fifo, sector, sizeof(sector)), (ssize_t)sizeof(sector));
+	for (int i = 0; i < 250 && virtio_blk_backend(&e->d)->inflight; i++)
+		nanosleep(&ts, NULL);
+	assert_int_equal(virtio_blk_backend(&e->d)->inflight, 0);
+	assert_int_equal(used_idx(e), 0);
+	assert_int_equal(status_of(e, &r), 0xff);
+
+	/* The next reset finds nothing stuck: the device starts again. */
+	pthread_mutex_lock(&e->d.lock);
+	e->d.ops->reset(&e->d);
+	pthread_mutex_unlock(&e->d.lock);
+	e2e_activate(e);
+	close(fifo);
+}
+
+/* Stopping with a request stuck on a hung disk: destroy returns within a bound. */
+static void test_e2e_destroy_hung_disk(void **state)
+{
+	struct e2e *e = *state;
+	static const uint32_t one[] = {512, 0};
+	struct rq r;
+	uint64_t t0;
+	int fifo;
+
+	e2e_start(e, false);
+	fifo = hang_disk(e);
+	virtio_blk_backend(&e->d)->no_cancel = true;
+	rq_add(e, &r, VIRTIO_BLK_T_IN, 0, one, true);
+	kick(e);
+	iothread_stop(&e->io);
+	t0 = now_ns();
+	virtio_blk_destroy(&e->d);
+	assert_true(now_ns() - t0 < 3000000000ull);
+	pthread_mutex_destroy(&e->d.lock);
+	e->have_dev = false;
+	close(fifo);
+}
+
+/*
  * A driver refilling the ring from its interrupt handler as fast as the
  * device drains it: one doorbell takes at most a ring's worth of chains, then
  * returns "more" with kicks left off (the I/O thread calls back later, after
@@ -2082,6 +2233,9 @@ int main(void)
 	    E2E(test_e2e_readonly),
 	    E2E(test_e2e_many_in_flight),
 	    E2E(test_e2e_reset_in_flight),
+	    E2E_ONE(test_e2e_reset_hung_disk, "_uring", e2e_setup_uring),
+	    E2E_ONE(test_e2e_reset_stuck_quarantined, "_uring", e2e_setup_uring),
+	    E2E_ONE(test_e2e_destroy_hung_disk, "_uring", e2e_setup_uring),
 	    E2E(test_e2e_polling),
 	    E2E(test_e2e_budget),
 	    E2E(test_e2e_stream_no_notify),

@@ -166,6 +166,10 @@ struct blk_req {
 	uint8_t seg_how;  /* BLK_SEG_*: how segment seg[cur] is being done */
 	unsigned retries; /* EINTR/EAGAIN answers so far (bounded) */
 	bool busy;	  /* taken from the device's pool */
+	/* The device generation (reset count) it belongs to; a completion of
+	 * another generation is stale: it touches neither the guest nor the ring. */
+	uint32_t gen;
+	bool cancelled; /* reset while in flight: finish at the next completion, no retries */
 };
 
 enum blk_parse_result {
@@ -238,10 +242,14 @@ struct blk_backend_ops {
 	/* Finish whatever completed, calling b->complete() for each request. */
 	unsigned (*reap)(struct blk_backend *b);
 	/*
-	 * Wait for everything in flight and drop it without calling complete():
-	 * afterwards no I/O touches guest memory. (Device reset.)
+	 * Device reset or stop: cancel everything in flight (the device has
+	 * marked those requests cancelled) and wait at most timeout_ns for the
+	 * kernel to let go of them; each one that finishes comes back through
+	 * b->complete(). Returns how many are still in flight: a hung disk's
+	 * requests may stay so, and the device must not reuse them (or let the
+	 * driver start over) until they come back.
 	 */
-	void (*drain)(struct blk_backend *b);
+	unsigned (*cancel)(struct blk_backend *b, uint64_t timeout_ns);
 	void (*destroy)(struct blk_backend *b);
 };
 
@@ -250,6 +258,9 @@ struct blk_backend {
 	int fd;	      /* the disk */
 	int event_fd; /* readable when reap() has work; -1 for none */
 	unsigned inflight;
+	/* Test hook: cancel() submits no cancellation, like a disk whose I/O
+	 * cannot be interrupted (a request then stays until the disk answers). */
+	bool no_cancel;
 	/* Set by the owner: a request finished asynchronously (r->status set). */
 	void (*complete)(void *opaque, struct blk_req *r);
 	void *opaque;
@@ -307,8 +318,9 @@ int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, s
 		      char *err, size_t errlen);
 
 /*
- * Stop watching the eventfd, wait for in-flight requests (dropped: no guest
- * memory is touched afterwards), close the disk. Takes d->lock, so it must
+ * Stop watching the eventfd, cancel in-flight requests with a bounded wait
+ * (a hung disk cannot keep vireo from stopping; no completion reaches the
+ * guest afterwards), close the disk. Takes d->lock, so it must
  * still be initialised; call without it held (iothread_del takes the I/O
  * thread's lock, which comes first). Nothing if create failed.
  */
@@ -316,6 +328,8 @@ void virtio_blk_destroy(struct virtio_dev *d);
 
 /* "io_uring" or "sync". */
 const char *virtio_blk_backend_name(const struct virtio_dev *d);
+/* The disk's backend (tests: its fd, its no_cancel hook). */
+struct blk_backend *virtio_blk_backend(struct virtio_dev *d);
 /* Capacity in 512-byte sectors. */
 uint64_t virtio_blk_capacity(const struct virtio_dev *d);
 void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stats *out);

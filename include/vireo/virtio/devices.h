@@ -27,4 +27,13 @@ size_t virtio_console_input(struct virtio_dev *d, const uint8_t *buf, size_t len
 /* Room left for input (the main loop reads no more than this). */
 size_t virtio_console_room(struct virtio_dev *d);
 
+/*
+ * The console's output buffer (the main loop flushes it when stdout is
+ * writable; its "dropped" is the device's tx_dropped), or NULL.
+ */
+struct console_out;
+struct console_out *virtio_console_out(struct virtio_dev *d);
+/* Bytes the guest transmitted that never went out (read once the I/O threads stopped). */
+uint64_t virtio_console_tx_dropped(const struct virtio_dev *d);
+
 #endif

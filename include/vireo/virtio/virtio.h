@@ -117,6 +117,18 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q);
 typedef long (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
 bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);
 
+/*
+ * The same loop, budget and all, for a queue whose chains are only worth
+ * taking while the device has something for them (a receive queue: input
+ * waiting). ready() is asked before every chain is taken; when it says no,
+ * the loop stops with kicks on, leaving the driver's buffers posted. So a
+ * guest that posts zero-length or malformed receive buffers as fast as the
+ * device returns them costs at most a budget per call, like any other queue.
+ */
+typedef bool (*virtio_ready_fn)(struct virtio_dev *d, unsigned q);
+bool virtio_process_queue_if(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
+			     virtio_ready_fn ready);
+
 /* Chains per call: one ring's worth, what a driver can post in one go. */
 static inline unsigned virtio_queue_budget(const struct virtq *vq)
 {
