@@ -494,6 +494,8 @@ static bool blk_drain(struct virtio_dev *d)
 	unsigned budget = virtio_queue_budget(vq);
 	int r;
 
+	if (d->dma_off)
+		return false; /* bus mastering off: no ring access (setting it kicks us) */
 	while (budget && (r = virtq_pop(vq, c)) != 0) {
 		long n = r > 0 ? blk_handle_chain(d, 0, c) : 0; /* malformed: return it empty */
 
