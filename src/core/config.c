@@ -53,6 +53,11 @@ void config_usage(FILE *out)
 		"                      device k (disks first, then rng, console) runs on k mod N\n"
 		"  --no-acpi           no ACPI tables: the guest finds its CPUs, IOAPIC and PCI\n"
 		"                      INTx lines in the MP table alone\n"
+		"  --uid N --gid N     run as uid N, gid N (no supplementary groups) once\n"
+		"                      every file and /dev/kvm is open\n"
+		"  --chroot DIR        chroot to DIR once every file is open\n"
+		"  --no-seccomp        no seccomp system-call filters (debugging)\n"
+		"  --no-landlock       no Landlock file-system ruleset\n"
 		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
 		"                      ",
 		CONFIG_DEFAULT_CMDLINE);
@@ -66,7 +71,8 @@ void config_usage(FILE *out)
 	fprintf(out, "\n"
 		     "exit status: the guest's code C written to port 0xf4 gives (C << 1) | 1;\n"
 		     "0 when the guest resets or powers off; 124 on --timeout; 128+N on signal N;\n"
-		     "2 when the VM cannot be built (bad image, options or host).\n");
+		     "2 when the VM cannot be built (bad image, options or host);\n"
+		     "4 when the sandbox stopped a forbidden system call.\n");
 }
 
 enum {
@@ -84,6 +90,12 @@ enum {
 	O_VIRTIO_CONSOLE,
 	O_IOTHREADS,
 	O_NO_ACPI,
+	/* sandbox */
+	O_UID,
+	O_GID,
+	O_CHROOT,
+	O_NO_SECCOMP,
+	O_NO_LANDLOCK,
 	O_HELP,
 	O_VERSION,
 	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
@@ -97,6 +109,9 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->cpus = 1;
 	cfg->iothreads = 1;
 	cfg->acpi = true;
+	cfg->sandbox.seccomp = true;
+	cfg->sandbox.landlock = true;
+	cfg->sandbox.uid = cfg->sandbox.gid = -1;
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		cfg->want[i] = i != OPT_PREFAULT;
 }
@@ -108,6 +123,33 @@ static enum config_result bad(const char *fmt, const char *arg)
 	snprintf(msg, sizeof(msg), fmt, arg);
 	vireo_err("%s (see vireo --help)", msg);
 	return CONFIG_ERROR;
+}
+
+/* Ids are numbers, not names: the lookup would need files a chroot lacks. */
+static enum config_result parse_sandbox_option(int c, const char *arg, struct sandbox_config *sb)
+{
+	uint64_t v;
+
+	switch (c) {
+	case O_UID:
+	case O_GID:
+		if (!parse_uint(arg, 0, UINT32_MAX - 1, &v))
+			return bad(c == O_UID ? "--uid %s: need a numeric user id"
+					      : "--gid %s: need a numeric group id",
+				   arg);
+		*(c == O_UID ? &sb->uid : &sb->gid) = (long)v;
+		break;
+	case O_CHROOT:
+		sb->chroot = arg;
+		break;
+	case O_NO_SECCOMP:
+		sb->seccomp = false;
+		break;
+	case O_NO_LANDLOCK:
+		sb->landlock = false;
+		break;
+	}
+	return CONFIG_RUN;
 }
 
 static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out)
@@ -129,6 +171,12 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"virtio-console", no_argument, NULL, O_VIRTIO_CONSOLE},
 	    {"no-acpi", no_argument, NULL, O_NO_ACPI},
 	    {"iothreads", required_argument, NULL, O_IOTHREADS},
+	    /* sandbox */
+	    {"uid", required_argument, NULL, O_UID},
+	    {"gid", required_argument, NULL, O_GID},
+	    {"chroot", required_argument, NULL, O_CHROOT},
+	    {"no-seccomp", no_argument, NULL, O_NO_SECCOMP},
+	    {"no-landlock", no_argument, NULL, O_NO_LANDLOCK},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	};
@@ -210,6 +258,14 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 					   optarg);
 			cfg->iothreads = (unsigned)v;
 			break;
+		case O_UID:
+		case O_GID:
+		case O_CHROOT:
+		case O_NO_SECCOMP:
+		case O_NO_LANDLOCK:
+			if (parse_sandbox_option(c, optarg, &cfg->sandbox) != CONFIG_RUN)
+				return CONFIG_ERROR;
+			break;
 		case O_HELP:
 			config_usage(out);
 			return CONFIG_EXIT_OK;
@@ -235,6 +291,8 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->kernel)
 		return bad("%srun needs --kernel IMAGE", "");
+	if ((cfg->sandbox.uid < 0) != (cfg->sandbox.gid < 0))
+		return bad("%s--uid and --gid go together", "");
 	return CONFIG_RUN;
 }
 
