@@ -497,6 +497,11 @@ void vm_report(struct vm *vm)
 	collect(vm, &total);
 	if (!vm->cfg.quiet)
 		print_table(stderr, vm, &total);
+	/* Not opened early when vm_run() never ran (tests build a VM by hand);
+	 * never under the sandbox, which would trap the open. */
+	if (vm->cfg.stats_json && !vm->stats_json_file && !vm->sandbox.entered &&
+	    vm_report_open(vm) < 0)
+		return;
 	if (vm->stats_json_file) {
 		FILE *f = vm->stats_json_file;
 

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/audit.h>
+#include <linux/close_range.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -438,6 +439,9 @@ void sandbox_init(struct sandbox *sb, const struct sandbox_config *cfg)
 
 int sandbox_enter(struct sandbox *sb)
 {
+	/* Ours are close-on-exec already; whatever the parent left open (fds
+	 * above stderr) becomes so too. Best effort: before Linux 5.11, no-op. */
+	close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
 	if (enter_chroot(sb) < 0 || drop_ids(sb) < 0)
 		return -1;
 	sb->uid = getuid();
