@@ -13,10 +13,12 @@ BUILD := build
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wvla \
 	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
 CFLAGS := $(CFLAGS_COMMON) -O2
-LDLIBS := -pthread -luring
+LDLIBS := -pthread -luring -lseccomp
 # The test build: the same sources with AddressSanitizer and UBSan.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-SAN_CFLAGS := $(CFLAGS_COMMON) -O1 $(SAN_FLAGS)
+# VIREO_TEST_HOOKS: test-only paths (e.g. VIREO_TEST_FORBIDDEN_SYSCALL, which
+# makes a thread call execve to show the sandbox stops it); never in build/vireo.
+SAN_CFLAGS := $(CFLAGS_COMMON) -O1 $(SAN_FLAGS) -DVIREO_TEST_HOOKS
 
 VIREO_SRCS := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 VIREO_OBJS := $(VIREO_SRCS:%.c=$(BUILD)/obj/%.o)

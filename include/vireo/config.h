@@ -8,6 +8,8 @@
 #ifndef VIREO_CONFIG_H
 #define VIREO_CONFIG_H
 
+#include "vireo/sandbox.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,11 +52,12 @@ struct vm_config {
 	bool want[OPT_COUNT];
 	const char *disks[CONFIG_MAX_DISKS]; /* --disk PATH[,ro][,direct], parsed by blk */
 	unsigned nr_disks;
-	bool rng;	     /* --rng: a virtio-rng device */
-	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
-	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */
-	bool acpi;	     /* ACPI tables besides the MP table (--no-acpi: none) */
-	bool debug_exit;     /* --debug-exit: the guest may end the VM through port 0xf4 */
+	bool rng;		       /* --rng: a virtio-rng device */
+	bool virtio_console;	       /* --virtio-console: a virtio-console on stdout/stdin */
+	unsigned iothreads;	       /* --iothreads: device threads, devices spread over them */
+	bool acpi;		       /* ACPI tables besides the MP table (--no-acpi: none) */
+	bool debug_exit;	       /* --debug-exit: the guest may end the VM through port 0xf4 */
+	struct sandbox_config sandbox; /* --no-seccomp, --no-landlock, --uid/--gid, --chroot */
 };
 
 #define CONFIG_DEFAULT_MEM     (256ull << 20)

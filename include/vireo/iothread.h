@@ -11,6 +11,7 @@
 #define VIREO_IOTHREAD_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,6 +45,12 @@ struct iothread {
 	int wake_fd; /* eventfd: stop request */
 	pthread_t thread;
 	bool running;
+	/* Run first on the thread (e.g. to take its sandbox filter); NULL: none.
+	 * Returns -1 after printing one line to keep the thread from starting. */
+	int (*setup)(struct iothread *t, void *opaque);
+	void *setup_opaque;
+	sem_t started;	      /* iothread_start() waits for the thread's set-up */
+	bool start_failed;    /* ... which failed (the thread has ended) */
 	pthread_mutex_t lock; /* protects watch[] against concurrent add/del */
 	struct iothread_watch watch[IOTHREAD_MAX_FDS];
 	unsigned nr_again; /* watches with .again set: poll epoll, don't sleep */
@@ -53,6 +60,10 @@ struct iothread {
 };
 
 int iothread_init(struct iothread *t);
+/*
+ * Start the thread; it names itself (name) and runs setup before it handles
+ * anything. -1 after one line when it could not.
+ */
 int iothread_start(struct iothread *t);
 /* Stop and join the thread; handlers are not running when this returns. */
 void iothread_stop(struct iothread *t);

@@ -24,6 +24,7 @@
 #include "vireo/iothread.h"
 #include "vireo/irq.h"
 #include "vireo/pci.h"
+#include "vireo/sandbox.h"
 #include "vireo/stats.h"
 #include "vireo/x86/boot.h"
 #include "vireo/x86/internal_error.h"
@@ -114,6 +115,12 @@ struct vm {
 	int stop_eventfd;
 	int signal_fd;
 
+	/* Given up once the VM is built (sandbox.h). */
+	struct sandbox sandbox;
+	/* The report's files, opened before the sandbox closes the file system. */
+	FILE *stats_json_file; /* --stats-json */
+	int proc_status_fd;    /* /proc/self/status, for vireo's own RSS */
+
 	struct kvm_stat_set kvm_vm_stats;
 	struct kvm_stat_set kvm_vcpu_stats;
 	uint64_t vmm_rss_kib;
@@ -124,6 +131,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns);
 
 /* Run until the VM stops; returns the process exit status. */
 int vm_run(struct vm *vm);
+
+/*
+ * Open what the report will need (the --stats-json file, /proc/self/status)
+ * while the file system is still open to vireo. 0, or -1 after one line.
+ */
+int vm_report_open(struct vm *vm);
 
 /* Print/write the exit report as configured (after vm_run). */
 void vm_report(struct vm *vm);

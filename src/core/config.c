@@ -55,6 +55,11 @@ void config_usage(FILE *out)
 		"                      INTx lines in the MP table alone\n"
 		"  --debug-exit        a debug-exit port at 0xf4 (QEMU's isa-debug-exit): a guest\n"
 		"                      writing C there ends the VM with status (C << 1) | 1\n"
+		"  --uid N --gid N     run as uid N, gid N (no supplementary groups) once\n"
+		"                      every file and /dev/kvm is open\n"
+		"  --chroot DIR        chroot to DIR once every file is open\n"
+		"  --no-seccomp        no seccomp system-call filters (debugging)\n"
+		"  --no-landlock       no Landlock file-system ruleset\n"
 		"  --no-OPTIMIZATION   turn an optimization off; one of:\n"
 		"                      ",
 		CONFIG_DEFAULT_CMDLINE);
@@ -68,8 +73,9 @@ void config_usage(FILE *out)
 	fprintf(out, "\n"
 		     "exit status: 0 when the guest resets or powers off; 124 on --timeout;\n"
 		     "128+N on signal N; 2 when the VM cannot be built (bad image, options or\n"
-		     "host); 3 when KVM cannot go on; with --debug-exit, (C << 1) | 1 for the\n"
-		     "guest's code C (which can collide with these: the guest chooses it).\n");
+		     "host); 3 when KVM cannot go on; 4 when the sandbox stopped a forbidden\n"
+		     "system call; with --debug-exit, (C << 1) | 1 for the guest's code C\n"
+		     "(which can collide with these: the guest chooses it).\n");
 }
 
 enum {
@@ -88,6 +94,12 @@ enum {
 	O_IOTHREADS,
 	O_NO_ACPI,
 	O_DEBUG_EXIT,
+	/* sandbox */
+	O_UID,
+	O_GID,
+	O_CHROOT,
+	O_NO_SECCOMP,
+	O_NO_LANDLOCK,
 	O_HELP,
 	O_VERSION,
 	O_NO_FIRST, /* O_NO_FIRST + i: --no-<optimization_names[i]> */
@@ -101,6 +113,9 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->cpus = 1;
 	cfg->iothreads = 1;
 	cfg->acpi = true;
+	cfg->sandbox.seccomp = true;
+	cfg->sandbox.landlock = true;
+	cfg->sandbox.uid = cfg->sandbox.gid = -1;
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		cfg->want[i] = i != OPT_PREFAULT;
 }
@@ -112,6 +127,33 @@ static enum config_result bad(const char *fmt, const char *arg)
 	snprintf(msg, sizeof(msg), fmt, arg);
 	vireo_err("%s (see vireo --help)", msg);
 	return CONFIG_ERROR;
+}
+
+/* Ids are numbers, not names: the lookup would need files a chroot lacks. */
+static enum config_result parse_sandbox_option(int c, const char *arg, struct sandbox_config *sb)
+{
+	uint64_t v;
+
+	switch (c) {
+	case O_UID:
+	case O_GID:
+		if (!parse_uint(arg, 0, UINT32_MAX - 1, &v))
+			return bad(c == O_UID ? "--uid %s: need a numeric user id"
+					      : "--gid %s: need a numeric group id",
+				   arg);
+		*(c == O_UID ? &sb->uid : &sb->gid) = (long)v;
+		break;
+	case O_CHROOT:
+		sb->chroot = arg;
+		break;
+	case O_NO_SECCOMP:
+		sb->seccomp = false;
+		break;
+	case O_NO_LANDLOCK:
+		sb->landlock = false;
+		break;
+	}
+	return CONFIG_RUN;
 }
 
 static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out)
@@ -134,6 +176,12 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"no-acpi", no_argument, NULL, O_NO_ACPI},
 	    {"debug-exit", no_argument, NULL, O_DEBUG_EXIT},
 	    {"iothreads", required_argument, NULL, O_IOTHREADS},
+	    /* sandbox */
+	    {"uid", required_argument, NULL, O_UID},
+	    {"gid", required_argument, NULL, O_GID},
+	    {"chroot", required_argument, NULL, O_CHROOT},
+	    {"no-seccomp", no_argument, NULL, O_NO_SECCOMP},
+	    {"no-landlock", no_argument, NULL, O_NO_LANDLOCK},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	};
@@ -218,6 +266,14 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 					   optarg);
 			cfg->iothreads = (unsigned)v;
 			break;
+		case O_UID:
+		case O_GID:
+		case O_CHROOT:
+		case O_NO_SECCOMP:
+		case O_NO_LANDLOCK:
+			if (parse_sandbox_option(c, optarg, &cfg->sandbox) != CONFIG_RUN)
+				return CONFIG_ERROR;
+			break;
 		case O_HELP:
 			config_usage(out);
 			return CONFIG_EXIT_OK;
@@ -243,6 +299,8 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->kernel)
 		return bad("%srun needs --kernel IMAGE", "");
+	if ((cfg->sandbox.uid < 0) != (cfg->sandbox.gid < 0))
+		return bad("%s--uid and --gid go together", "");
 	return CONFIG_RUN;
 }
 

@@ -112,7 +112,7 @@ int gmem_alloc(struct gmem *m, uint64_t ram_size, bool hugepages, bool prefault)
 bool gmem_thp_available(void)
 {
 	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
 
 	if (!f)
 		return false;

@@ -11,6 +11,7 @@
 #include "vireo/vm.h"
 #include "vireo/x86/acpi.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,18 +30,34 @@ static const char *const stop_names[] = {
     [STOP_INTERNAL_ERROR] = "internal-error",
 };
 
-static uint64_t vm_rss_kib(void)
+int vm_report_open(struct vm *vm)
 {
-	char line[256];
-	uint64_t kib = 0;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
+	/* Re-read at exit with pread: procfs regenerates the text at offset 0. */
+	vm->proc_status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (!vm->cfg.stats_json)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1)
-			break;
-	fclose(f);
+	vm->stats_json_file = fopen(vm->cfg.stats_json, "we");
+	if (!vm->stats_json_file) {
+		vireo_perror("--stats-json %s", vm->cfg.stats_json);
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t vm_rss_kib(const struct vm *vm)
+{
+	char buf[4096];
+	const char *line;
+	uint64_t kib = 0;
+	ssize_t n =
+	    vm->proc_status_fd >= 0 ? pread(vm->proc_status_fd, buf, sizeof(buf) - 1, 0) : -1;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	line = strstr(buf, "\nVmRSS:");
+	if (line)
+		sscanf(line + 1, "VmRSS: %" SCNu64, &kib);
 	return kib;
 }
 
@@ -60,7 +77,7 @@ static void read_kernel_counts(struct bus *b)
 static void collect(struct vm *vm, struct vcpu_stats *total)
 {
 	uint64_t guest_kib = gmem_resident_bytes(&vm->mem) >> 10;
-	uint64_t rss = vm_rss_kib();
+	uint64_t rss = vm_rss_kib(vm);
 
 	memset(total, 0, sizeof(*total));
 	memset(&vm->kvm_vcpu_stats, 0, sizeof(vm->kvm_vcpu_stats));
@@ -159,6 +176,17 @@ static void table_devices(FILE *f, const struct vm *vm)
 	}
 }
 
+static void table_sandbox(FILE *f, const struct sandbox *sb)
+{
+	fprintf(f, "sandbox: seccomp %s, Landlock %s",
+		sb->seccomp ? (sb->seccomp_log ? "log only" : "on") : "off",
+		sb->landlock	       ? "on"
+		: sb->landlock_note[0] ? sb->landlock_note
+				       : "off");
+	fprintf(f, ", uid %u gid %u%s%s\n", sb->uid, sb->gid, sb->cfg.chroot ? ", chroot " : "",
+		sb->cfg.chroot ? sb->cfg.chroot : "");
+}
+
 static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 {
 	double ms = first_insn_ms(vm);
@@ -169,7 +197,9 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 		vm->cfg.mem_bytes >> 20, vm->cfg.acpi ? "ACPI and MP tables" : "MP table only");
 	if (ms >= 0)
 		fprintf(f, ", first guest instruction after %.3f ms", ms);
-	fprintf(f, "\nexits to userspace, by reason:\n");
+	fprintf(f, "\n");
+	table_sandbox(f, &vm->sandbox);
+	fprintf(f, "exits to userspace, by reason:\n");
 	for (unsigned r = 0; r < STATS_MAX_EXIT_REASON; r++) {
 		if (!t->exits[r])
 			continue;
@@ -211,6 +241,29 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 }
 
 /* --- JSON -------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s);
+
+/* What vireo gave up (sandbox.h): filters, Landlock, the ids it ran as, its root. */
+static void json_sandbox(FILE *f, const struct sandbox *sb)
+{
+	fprintf(f,
+		"  \"sandbox\": {\"seccomp\": %s, \"seccomp_log\": %s, \"landlock\": %s, "
+		"\"landlock_abi\": %d, \"landlock_note\": ",
+		sb->seccomp && !sb->seccomp_log ? "true" : "false",
+		sb->seccomp_log ? "true" : "false", sb->landlock ? "true" : "false",
+		sb->landlock_abi > 0 ? sb->landlock_abi : 0);
+	if (sb->landlock_note[0])
+		json_str(f, sb->landlock_note);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"uid\": %u, \"gid\": %u, \"chroot\": ", sb->uid, sb->gid);
+	if (sb->cfg.chroot)
+		json_str(f, sb->cfg.chroot);
+	else
+		fprintf(f, "null");
+	fprintf(f, "},\n");
+}
 
 static void json_str(FILE *f, const char *s)
 {
@@ -442,6 +495,7 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 		", \"rx_bytes\": %" PRIu64 "},\n",
 		vm->serial.tx_bytes, serial_tx_dropped(&vm->serial), vm->serial.rx_bytes);
 	json_devices(f, vm);
+	json_sandbox(f, &vm->sandbox);
 	fprintf(f, "  \"cpuid_pv_features\": %u,\n  \"optimizations\": {", vm->pv_features);
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		fprintf(f, "%s\"%s\": %s", i ? ", " : "", optimization_names[i],
@@ -456,13 +510,15 @@ void vm_report(struct vm *vm)
 	collect(vm, &total);
 	if (!vm->cfg.quiet)
 		print_table(stderr, vm, &total);
-	if (vm->cfg.stats_json) {
-		FILE *f = fopen(vm->cfg.stats_json, "w");
+	/* Not opened early when vm_run() never ran (tests build a VM by hand);
+	 * never under the sandbox, which would trap the open. */
+	if (vm->cfg.stats_json && !vm->stats_json_file && !vm->sandbox.entered &&
+	    vm_report_open(vm) < 0)
+		return;
+	if (vm->stats_json_file) {
+		FILE *f = vm->stats_json_file;
 
-		if (!f) {
-			vireo_perror("--stats-json %s", vm->cfg.stats_json);
-			return;
-		}
+		vm->stats_json_file = NULL;
 		write_json(f, vm, &total);
 		if (fclose(f) != 0)
 			vireo_perror("--stats-json %s", vm->cfg.stats_json);

@@ -234,17 +234,41 @@ static void control_loop(struct vm *vm)
 	}
 }
 
+/* An I/O thread's first act: its own filter, before any device work. */
+static int iothread_sandbox(struct iothread *t, void *sandbox)
+{
+	return sandbox_thread(sandbox, SANDBOX_IO, t->name);
+}
+
+/*
+ * Set-up is over: open the report's files, then give up the file system,
+ * privileges and (per thread, as each starts) most system calls.
+ */
+static int enter_sandbox(struct vm *vm)
+{
+	if (vm_report_open(vm) < 0 || sandbox_enter(&vm->sandbox) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->nr_io; i++) {
+		vm->io[i].setup = iothread_sandbox;
+		vm->io[i].setup_opaque = &vm->sandbox;
+	}
+	return 0;
+}
+
 int vm_run(struct vm *vm)
 {
-	if (block_signals(vm) < 0)
+	if (block_signals(vm) < 0 || enter_sandbox(vm) < 0)
 		return 2;
 	/* Device work first, so no doorbell of a running vCPU goes unheard. */
 	for (unsigned i = 0; i < vm->nr_io; i++)
 		if (iothread_start(&vm->io[i]) < 0)
 			return 2;
 	console_raw_begin();
-	if (start_vcpus(vm) == 0)
+	/* The main thread's filter last: the threads it starts must not inherit it. */
+	if (start_vcpus(vm) == 0 && sandbox_thread(&vm->sandbox, SANDBOX_MAIN, "main") == 0)
 		control_loop(vm);
+	else
+		vm_request_stop(vm, STOP_ERROR, 2, "sandbox or thread set-up failed");
 	stop_vcpus(vm);
 	for (unsigned i = 0; i < vm->nr_io; i++)
 		iothread_stop(&vm->io[i]);

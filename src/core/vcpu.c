@@ -358,11 +358,18 @@ void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	struct sigaction sa = {.sa_handler = kick_handler};
 	sigset_t kick;
+	char name[16];
 
 	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&kick);
 	sigaddset(&kick, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	/* Its own filter before its first KVM_RUN: the guest never runs unfiltered. */
+	snprintf(name, sizeof(name), "vireo-vcpu%u", v->id);
+	if (sandbox_thread(&v->vm->sandbox, SANDBOX_VCPU, name) < 0) {
+		vm_request_stop(v->vm, STOP_ERROR, 2, "vCPU sandbox set-up failed");
+		return NULL;
+	}
 
 	while (!atomic_load(&v->vm->stopping)) {
 		uint64_t t0;

@@ -29,6 +29,8 @@ void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns
 	vm->kvm_fd = vm->vm_fd = vm->stats_fd = -1;
 	vm->io_delay_eventfd = vm->stop_eventfd = vm->signal_fd = -1;
 	vm->start_ns = start_ns;
+	vm->proc_status_fd = -1;
+	sandbox_init(&vm->sandbox, &cfg->sandbox);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	pthread_mutex_init(&vm->stop_lock, NULL);
@@ -413,6 +415,13 @@ void vm_destroy(struct vm *vm)
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	if (vm->stats_json_file)
+		fclose(vm->stats_json_file);
+	vm->stats_json_file = NULL;
+	if (vm->proc_status_fd >= 0)
+		close(vm->proc_status_fd);
+	vm->proc_status_fd = -1;
+	sandbox_destroy(&vm->sandbox);
 	gmem_free(&vm->mem);
 	free(vm->kernel_file);
 	vm->kernel_file = NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int iothread_init(struct iothread *t)
@@ -90,10 +91,23 @@ static bool run_round(struct iothread *t, const struct epoll_event *ev, int n)
 	return true;
 }
 
+/* Name and set-up first; the starter waits for the answer. */
+static bool thread_setup(struct iothread *t)
+{
+	if (t->name[0])
+		prctl(PR_SET_NAME, t->name, 0, 0, 0); /* only cosmetic: errors ignored */
+	t->start_failed = t->setup && t->setup(t, t->setup_opaque) < 0;
+	sem_post(&t->started);
+	return !t->start_failed;
+}
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
 	struct epoll_event ev[32];
+
+	if (!thread_setup(t))
+		return NULL;
 
 	for (;;) {
 		/* Someone has work left: only look for new events, don't sleep. */
@@ -122,16 +136,23 @@ int iothread_start(struct iothread *t)
 
 	/* Signals belong to the main thread (signalfd) and vCPUs (kicks). */
 	sigfillset(&all);
+	sem_init(&t->started, 0, 0);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = pthread_create(&t->thread, NULL, iothread_main, t);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
+		sem_destroy(&t->started);
 		errno = err;
 		vireo_perror("cannot start I/O thread");
 		return -1;
 	}
-	if (t->name[0])
-		pthread_setname_np(t->thread, t->name); /* only cosmetic: errors ignored */
+	while (sem_wait(&t->started) < 0 && errno == EINTR)
+		;
+	sem_destroy(&t->started);
+	if (t->start_failed) {
+		pthread_join(t->thread, NULL);
+		return -1;
+	}
 	t->running = true;
 	return 0;
 }

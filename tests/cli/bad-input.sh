@@ -74,6 +74,8 @@ expect "--cpus beyond the MP table" 2 "at most 254" -- "$VIREO" run --kernel "$E
 expect "--timeout 0" 2 "--timeout" -- "$VIREO" run --kernel "$ELF" --timeout 0
 expect "--iothreads 0" 2 "1 to 8" -- "$VIREO" run --kernel "$ELF" --iothreads 0
 expect "--iothreads 9" 2 "1 to 8" -- "$VIREO" run --kernel "$ELF" --iothreads 9
+expect "--uid without --gid" 2 "--uid and --gid go together" -- "$VIREO" run --kernel "$ELF" --uid 65534
+expect "--uid by name" 2 "numeric user id" -- "$VIREO" run --kernel "$ELF" --uid nobody --gid 65534
 expect "no /dev/kvm" 2 "no such device" -- env VIREO_KVM_DEV="$tmp/kvm-missing" "$VIREO" run --kernel "$ELF"
 
 if [ -e /dev/kvm ]; then

@@ -241,6 +241,40 @@ static void test_no_acpi(void **state)
 	expect_error(&p, "--no-acpi");
 }
 
+/* The sandbox: on by default; numeric ids, both or neither; --chroot; switches. */
+static void test_sandbox_options(void **state)
+{
+	static const char *const bad_ids[] = {"", "nobody", "-1", "4294967295", "1x"};
+	struct parsed p;
+
+	(void)state;
+	PARSE(&p, "run", "--kernel", "k");
+	expect_ok(&p);
+	assert_true(p.cfg.sandbox.seccomp);
+	assert_true(p.cfg.sandbox.landlock);
+	assert_int_equal(p.cfg.sandbox.uid, -1);
+	assert_int_equal(p.cfg.sandbox.gid, -1);
+	assert_null(p.cfg.sandbox.chroot);
+	PARSE(&p, "run", "--kernel", "k", "--uid", "65534", "--gid", "0", "--chroot", "/var/empty",
+	      "--no-seccomp", "--no-landlock");
+	expect_ok(&p);
+	assert_int_equal(p.cfg.sandbox.uid, 65534);
+	assert_int_equal(p.cfg.sandbox.gid, 0);
+	assert_string_equal(p.cfg.sandbox.chroot, "/var/empty");
+	assert_false(p.cfg.sandbox.seccomp);
+	assert_false(p.cfg.sandbox.landlock);
+	PARSE(&p, "run", "--kernel", "k", "--uid", "1000");
+	expect_error(&p, "--uid and --gid go together");
+	PARSE(&p, "run", "--kernel", "k", "--gid", "1000");
+	expect_error(&p, "--uid and --gid go together");
+	for (unsigned i = 0; i < ARRAY_SIZE(bad_ids); i++) {
+		PARSE(&p, "run", "--kernel", "k", "--uid", bad_ids[i], "--gid", "1");
+		expect_error(&p, "--uid");
+		PARSE(&p, "run", "--kernel", "k", "--uid", "1", "--gid", bad_ids[i]);
+		expect_error(&p, "--gid");
+	}
+}
+
 static void test_no_optimization_each(void **state)
 {
 	(void)state;
@@ -384,6 +418,7 @@ int main(void)
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_iothreads),
 	    cmocka_unit_test(test_no_acpi),
+	    cmocka_unit_test(test_sandbox_options),
 	    cmocka_unit_test(test_no_optimization_each),
 	    cmocka_unit_test(test_optimization_names),
 	    cmocka_unit_test(test_prefault_then_no_prefault),
