@@ -52,11 +52,11 @@ struct vm_config {
 	bool want[OPT_COUNT];
 	const char *disks[CONFIG_MAX_DISKS]; /* --disk PATH[,ro][,direct], parsed by blk */
 	unsigned nr_disks;
-	bool rng;		       /* --rng: a virtio-rng device */
-	bool virtio_console;	       /* --virtio-console: a virtio-console on stdout/stdin */
-	unsigned iothreads;	       /* --iothreads: device threads, devices spread over them */
-	bool acpi;		       /* ACPI tables besides the MP table (--no-acpi: none) */
-	bool debug_exit;	       /* --debug-exit: the guest may end the VM through port 0xf4 */
+	bool rng;	     /* --rng: a virtio-rng device */
+	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
+	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */
+	bool acpi;	     /* ACPI tables besides the MP table (--no-acpi: none) */
+	bool debug_exit;     /* --debug-exit: the guest may end the VM through port 0xf4 */
 	struct sandbox_config sandbox; /* --no-seccomp, --no-landlock, --uid/--gid, --chroot */
 };
 
