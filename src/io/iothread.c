@@ -105,13 +105,15 @@ static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
 	struct epoll_event ev[32];
+	bool work_left = false; /* t->nr_again, as read under the lock after a round */
 
 	if (!thread_setup(t))
 		return NULL;
 
 	for (;;) {
-		/* Someone has work left: only look for new events, don't sleep. */
-		int n = epoll_wait(t->epfd, ev, 32, t->nr_again ? 0 : -1);
+		/* Someone has work left: only look for new events, don't sleep. A
+		 * stale value (iothread_del ran since) costs one more round. */
+		int n = epoll_wait(t->epfd, ev, 32, work_left ? 0 : -1);
 		bool go_on;
 
 		if (n < 0) {
@@ -123,6 +125,7 @@ static void *iothread_main(void *arg)
 		pthread_mutex_lock(&t->lock);
 		go_on = run_round(t, ev, n);
 		t->wakeups += go_on; /* the stop request is not a wakeup for work */
+		work_left = t->nr_again != 0;
 		pthread_mutex_unlock(&t->lock);
 		if (!go_on)
 			return NULL;
