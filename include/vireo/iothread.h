@@ -50,6 +50,7 @@ struct iothread {
 	int (*setup)(struct iothread *t, void *opaque);
 	void *setup_opaque;
 	sem_t started;	      /* iothread_start() waits for the thread's set-up */
+	bool stuck;	      /* did not stop in time: left running (iothread_stop) */
 	bool start_failed;    /* ... which failed (the thread has ended) */
 	pthread_mutex_t lock; /* protects watch[] against concurrent add/del */
 	struct iothread_watch watch[IOTHREAD_MAX_FDS];
@@ -65,7 +66,16 @@ int iothread_init(struct iothread *t);
  * anything. -1 after one line when it could not.
  */
 int iothread_start(struct iothread *t);
-/* Stop and join the thread; handlers are not running when this returns. */
+/* How long iothread_stop() waits for a handler to return. */
+#define IOTHREAD_STOP_TIMEOUT_MS 2000
+
+/*
+ * Stop and join the thread; handlers are not running when this returns,
+ * unless one is stuck in a system call (a hung disk with the sync backend):
+ * after IOTHREAD_STOP_TIMEOUT_MS it says so in one line, sets t->stuck and
+ * returns with the thread left running, so stopping vireo stays bounded.
+ * A stuck thread may still touch its devices: free nothing it uses.
+ */
 void iothread_stop(struct iothread *t);
 void iothread_destroy(struct iothread *t);
 

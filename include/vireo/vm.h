@@ -144,6 +144,13 @@ void vm_report(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /*
+ * An I/O thread did not stop (stuck in a system call: a hung disk). Then
+ * nothing it may touch can be freed: the caller ends the process instead
+ * of calling vm_destroy().
+ */
+bool vm_io_stuck(const struct vm *vm);
+
+/*
  * Ask the VM to stop (any thread). The first caller's reason and exit status
  * stick; later calls only add nothing. Thread-safe and cheap.
  */

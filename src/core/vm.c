@@ -388,6 +388,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
 	return vcpus_create(vm);
 }
 
+bool vm_io_stuck(const struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_io; i++)
+		if (vm->io[i].stuck)
+			return true;
+	return false;
+}
+
 void vm_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 int iothread_init(struct iothread *t)
@@ -163,18 +164,34 @@ int iothread_start(struct iothread *t)
 void iothread_stop(struct iothread *t)
 {
 	uint64_t one = 1;
+	struct timespec deadline;
 
-	if (!t->running)
+	if (!t->running || t->stuck)
 		return;
 	if (write(t->wake_fd, &one, sizeof(one)) < 0)
 		vireo_perror("I/O thread stop");
-	pthread_join(t->thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &deadline); /* pthread_timedjoin_np's clock */
+	deadline.tv_sec += IOTHREAD_STOP_TIMEOUT_MS / 1000;
+	deadline.tv_nsec += (IOTHREAD_STOP_TIMEOUT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(t->thread, NULL, &deadline) != 0) {
+		vireo_err("I/O thread %s did not stop within %d ms (stuck in a system call: a hung "
+			  "disk?); leaving it behind",
+			  t->name[0] ? t->name : "(unnamed)", IOTHREAD_STOP_TIMEOUT_MS);
+		t->stuck = true;
+		return;
+	}
 	t->running = false;
 }
 
 void iothread_destroy(struct iothread *t)
 {
 	iothread_stop(t);
+	if (t->stuck)
+		return; /* its fds and lock may still be in use */
 	if (t->epfd >= 0)
 		close(t->epfd);
 	if (t->wake_fd >= 0)

@@ -160,12 +160,69 @@ static void test_del_pending_watch(void **state)
 	close(busy.fd);
 }
 
+/* A handler stuck in a system call: a read of a pipe nobody writes. */
+static bool stuck_handler(void *opaque, uint64_t count)
+{
+	int *pipe_rd = opaque;
+	char c;
+	ssize_t n;
+
+	(void)count;
+	n = read(*pipe_rd, &c, 1); /* blocks until the test writes */
+	(void)n;
+	return false;
+}
+
+static void *stop_thread(void *arg)
+{
+	iothread_stop(arg);
+	return NULL;
+}
+
+/*
+ * Stopping is bounded: with a handler stuck (a hung disk under the sync
+ * backend), iothread_stop() gives up after IOTHREAD_STOP_TIMEOUT_MS and
+ * says the thread is stuck, instead of joining it forever.
+ */
+static void test_stop_with_stuck_handler(void **state)
+{
+	struct iothread t;
+	struct watch_state w;
+	pthread_t stopper;
+	struct timespec limit;
+	int p[2];
+
+	(void)state;
+	watch_init(&w, false);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(iothread_init(&t), 0);
+	assert_int_equal(iothread_add(&t, w.fd, stuck_handler, &p[0]), 0);
+	assert_int_equal(iothread_start(&t), 0);
+	signal_fd(w.fd, 1); /* the handler runs and blocks */
+	settle();
+	assert_int_equal(pthread_create(&stopper, NULL, stop_thread, &t), 0);
+	clock_gettime(CLOCK_REALTIME, &limit);
+	limit.tv_sec += IOTHREAD_STOP_TIMEOUT_MS / 1000 + 3;
+	assert_int_equal(pthread_timedjoin_np(stopper, NULL, &limit), 0); /* else: unbounded */
+	assert_true(t.stuck);
+	/* Unblock it; it then sees the stop request. Clean up by hand. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(pthread_join(t.thread, NULL), 0);
+	t.stuck = false;
+	t.running = false;
+	iothread_destroy(&t);
+	close(w.fd);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_count_and_no_callback),
 	    cmocka_unit_test(test_busy_watch_does_not_starve_others),
 	    cmocka_unit_test(test_del_pending_watch),
+	    cmocka_unit_test(test_stop_with_stuck_handler),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
