@@ -460,6 +460,16 @@ static void test_hooks(const struct sandbox *sb, enum sandbox_role role)
 
 	if (sb->cfg.test_hook && !strcmp(sb->cfg.test_hook, roles[role]))
 		syscall(SYS_execve, argv[0], argv, NULL); /* without seccomp: ENOENT */
+	/* VIREO_TEST_OPEN=PATH: the main thread opens PATH once set-up is done
+	 * and says how that went (with --no-seccomp, this shows Landlock). */
+	if (role == SANDBOX_MAIN && getenv("VIREO_TEST_OPEN")) {
+		int fd = open(getenv("VIREO_TEST_OPEN"), O_RDONLY | O_CLOEXEC);
+
+		fprintf(stderr, "vireo: test hook: open %s: %s\n", getenv("VIREO_TEST_OPEN"),
+			fd >= 0 ? "ok" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
 	if (asan && !strcmp(asan, roles[role])) {
 		/* Volatile both ways: the store is not dead, and UBSan's object-size
 		 * check does not see the size, so ASan reports it. */

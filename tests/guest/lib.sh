@@ -86,6 +86,13 @@ fail() {
 	return 1
 }
 
+# The host cannot run this case: say why (measured), and end it.
+skip() {
+	echo "SKIP: $case_name: $*"
+	case_failed=1
+	return 1
+}
+
 # jq on the last run's stats; prints the value.
 stat() { jq -r "$1" "$json"; }
 

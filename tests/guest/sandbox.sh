@@ -64,6 +64,26 @@ asan_report() {
 	return 0
 }
 
+# Landlock in force: once set-up is done, the main thread cannot open a file
+# (test hook; seccomp off so that only Landlock can say no); with
+# --no-landlock it can.
+landlock_blocks_files() {
+	local hook="vireo: test hook: open /etc/hostname"
+	VIREO=$VIREO_SAN VIREO_TEST_OPEN=/etc/hostname boot sb-ll --no-seccomp --kernel "$BZ" \
+		--cmdline "test=hello"
+	want_success || return 1
+	[ "$(stat .sandbox.landlock)" = true ] || {
+		skip "Landlock not in force here: $(stat .sandbox.landlock_note)"
+		return
+	}
+	grep -qx "$hook: Permission denied" "$tmp/sb-ll.err" ||
+		fail "with Landlock: $(grep 'test hook' "$tmp/sb-ll.err")" || return 1
+	VIREO=$VIREO_SAN VIREO_TEST_OPEN=/etc/hostname boot sb-noll --no-seccomp --no-landlock \
+		--kernel "$BZ" --cmdline "test=hello"
+	want_success && grep -qx "$hook: ok" "$tmp/sb-noll.err" ||
+		fail "with --no-landlock: $(grep 'test hook' "$tmp/sb-noll.err")"
+}
+
 # Unprivileged, in an empty chroot: the guest boots, its disk works.
 unprivileged() {
 	local jail=$tmp/jail d=$tmp/u.img
@@ -115,5 +135,6 @@ case_run "execve from an I/O thread: stopped, one line, status 4" forbidden_io
 case_run "execve from the main thread: stopped, one line, status 4" forbidden_main
 case_run "the test hook without seccomp: execve fails, guest runs" forbidden_without_seccomp
 case_run "an ASan report gets out of a filtered thread" asan_report
+case_run "Landlock: no file opens after set-up (and with --no-landlock, they do)" landlock_blocks_files
 case_run "--uid/--gid 65534 --chroot empty dir: hello and blk-verify" unprivileged
 case_run "running vireo: uid, no groups, no_new_privs, filters, fds close-on-exec" running_process
