@@ -8,9 +8,11 @@
 #include <stdint.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define KIB(x)	      ((uint64_t)(x) << 10)
-#define MIB(x)	      ((uint64_t)(x) << 20)
-#define GIB(x)	      ((uint64_t)(x) << 30)
+/* The struct of type `type` whose member `member` is at ptr. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define KIB(x)				((uint64_t)(x) << 10)
+#define MIB(x)				((uint64_t)(x) << 20)
+#define GIB(x)				((uint64_t)(x) << 30)
 
 #define ALIGN_UP(x, a)	 (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 #define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a)-1))

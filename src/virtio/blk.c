@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * blk.c -- virtio-blk: the --disk argument, the request parser, and the
- * device (config space, queue handling, completions).
+ * blk.c -- virtio-blk: the --disk argument and the device (config space,
+ * queue handling, completions); the request parser is blk_req.c, the disk
+ * engines src/block/. An engine's result (0 or -errno) becomes a status
+ * byte here (blk_req_status), and only here.
  *
  * Threads and locks. Everything here runs on the I/O thread with d->lock
  * held: queue_notify (the transport's doorbell handler takes the lock) and
@@ -41,8 +43,6 @@ _Static_assert(offsetof(struct virtio_blk_config, blk_size) == 20, "blk_size");
 _Static_assert(offsetof(struct virtio_blk_config, writeback) == 32, "writeback");
 _Static_assert(offsetof(struct virtio_blk_config, max_discard_sectors) == 36, "discard");
 _Static_assert(offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "wz unmap");
-_Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard segment");
-_Static_assert(BLK_MAX_DATA + 1 <= UINT32_MAX, "written fits the used ring's u32");
 
 /* ---- the --disk argument ---- */
 
@@ -74,250 +74,6 @@ int blk_parse_disk_arg(const char *arg, struct blk_disk_config *out, char *err, 
 	return 0;
 }
 
-/* ---- the request parser ---- */
-
-/* Copy up to len bytes at offset off of iov[0..n) into dst; returns the bytes copied. */
-static size_t iov_gather(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
-{
-	uint8_t *p = dst;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, k;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		k = l - off < len - done ? l - off : len - done;
-		memcpy(p + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
-/* Copy src into iov[0..n) from its start; returns the bytes copied. */
-static size_t iov_scatter(const struct iovec *iov, unsigned n, const void *src, size_t len)
-{
-	const uint8_t *p = src;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t k = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
-
-		memcpy(iov[i].iov_base, p + done, k);
-		done += k;
-	}
-	return done;
-}
-
-/* Bytes in iov[0..n); false when the sum overflows. */
-static bool iov_total(const struct iovec *iov, unsigned n, size_t *total)
-{
-	*total = 0;
-	for (unsigned i = 0; i < n; i++)
-		if (__builtin_add_overflow(*total, iov[i].iov_len, total))
-			return false;
-	return true;
-}
-
-/*
- * r->iov = bytes [skip, skip + len) of iov[0..n), empty pieces dropped.
- * The caller has checked that iov[0..n) holds skip + len bytes. False when
- * that takes more than BLK_SEG_MAX pieces.
- */
-static bool collect_data(struct blk_req *r, const struct iovec *iov, unsigned n, size_t skip,
-			 size_t len)
-{
-	r->niov = 0;
-	r->len = len;
-	for (unsigned i = 0; i < n && len; i++) {
-		size_t l = iov[i].iov_len, k;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		k = l - skip < len ? l - skip : len;
-		if (r->niov == BLK_SEG_MAX)
-			return false;
-		r->iov[r->niov++] =
-		    (struct iovec){.iov_base = (uint8_t *)iov[i].iov_base + skip, .iov_len = k};
-		len -= k;
-		skip = 0;
-	}
-	return true;
-}
-
-static enum blk_parse_result answer(struct blk_req *r, uint8_t status)
-{
-	r->status = status;
-	r->written = 1;
-	return BLK_REQ_DONE;
-}
-
-/* Is [sector, sector + count) inside the disk? (No overflow: capacity - sector.) */
-static bool in_range(const struct blk_limits *lim, uint64_t sector, uint64_t count)
-{
-	return sector <= lim->capacity && count <= lim->capacity - sector;
-}
-
-static bool aligned_for_direct(const struct blk_limits *lim, const struct blk_req *r)
-{
-	uint64_t a = lim->align;
-
-	if (a <= 1)
-		return true;
-	if ((r->sector * VIRTIO_BLK_SECTOR_SIZE) % a)
-		return false;
-	for (unsigned i = 0; i < r->niov; i++)
-		if ((uintptr_t)r->iov[i].iov_base % a || r->iov[i].iov_len % a)
-			return false;
-	return true;
-}
-
-static enum blk_parse_result parse_rw(const struct blk_limits *lim, struct blk_req *r,
-				      const struct iovec *iov, unsigned n, size_t skip, size_t len)
-{
-	if (r->type == VIRTIO_BLK_T_OUT && lim->ro)
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	if (len % VIRTIO_BLK_SECTOR_SIZE || len > BLK_MAX_DATA)
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	if (!in_range(lim, r->sector, len / VIRTIO_BLK_SECTOR_SIZE))
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	if (!collect_data(r, iov, n, skip, len))
-		return answer(r, VIRTIO_BLK_S_IOERR); /* more segments than seg_max */
-	if (!aligned_for_direct(lim, r)) {
-		r->unaligned = true;
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	}
-	if (len == 0)
-		return answer(r, VIRTIO_BLK_S_OK); /* nothing to move */
-	return BLK_REQ_SUBMIT;
-}
-
-static enum blk_parse_result parse_segments(const struct blk_limits *lim, struct blk_req *r,
-					    const struct iovec *iov, unsigned n, size_t payload)
-{
-	if (lim->ro)
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	if (payload == 0 || payload % sizeof(struct virtio_blk_discard_write_zeroes) ||
-	    payload / sizeof(struct virtio_blk_discard_write_zeroes) > BLK_DISCARD_SEG_MAX)
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	r->nseg = 0;
-	for (size_t off = 0; off < payload; off += sizeof(struct virtio_blk_discard_write_zeroes)) {
-		uint8_t raw[sizeof(struct virtio_blk_discard_write_zeroes)];
-		uint64_t sector;
-		uint32_t num, flags;
-
-		iov_gather(iov, n, VIRTIO_BLK_HDR_SIZE + off, raw, sizeof(raw));
-		memcpy(&sector, raw, 8);
-		memcpy(&num, raw + 8, 4);
-		memcpy(&flags, raw + 12, 4);
-		sector = le64toh(sector);
-		num = le32toh(num);
-		flags = le32toh(flags);
-		/* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
-		if (flags & ~VIRTIO_BLK_WZ_F_UNMAP ||
-		    (r->type == VIRTIO_BLK_T_DISCARD && flags & VIRTIO_BLK_WZ_F_UNMAP))
-			return answer(r, VIRTIO_BLK_S_UNSUPP);
-		if (num > BLK_DISCARD_SECTORS || !in_range(lim, sector, num))
-			return answer(r, VIRTIO_BLK_S_IOERR);
-		if (num)
-			r->seg[r->nseg++] =
-			    (struct blk_seg){.sector = sector, .num_sectors = num, .flags = flags};
-	}
-	if (r->nseg == 0)
-		return answer(r, VIRTIO_BLK_S_OK);
-	return BLK_REQ_SUBMIT;
-}
-
-enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const struct virtq_chain *c,
-					struct blk_req *r)
-{
-	const struct iovec *rd = c->iov, *wr;
-	uint8_t hdr[VIRTIO_BLK_HDR_SIZE];
-	size_t out_total, in_total;
-	unsigned last;
-	uint32_t type;
-	uint64_t sector;
-
-	r->head = c->head;
-	r->type = UINT32_MAX;
-	r->sector = 0;
-	r->status_byte = NULL;
-	r->niov = r->nseg = 0;
-	r->len = r->done = 0;
-	r->cur = 0;
-	r->unaligned = false;
-	r->seg_how = BLK_SEG_FALLOC;
-	r->retries = 0;
-	r->status = VIRTIO_BLK_S_OK;
-	r->written = 0;
-
-	/* A chain the queue code could not have built: nothing in it is trusted. */
-	if (c->nr_out > VIRTQ_MAX_IOV || c->nr_in > VIRTQ_MAX_IOV - c->nr_out)
-		return BLK_REQ_MALFORMED;
-	wr = c->iov + c->nr_out;
-
-	/* The status byte: the last byte of the last non-empty writable iovec. */
-	for (last = c->nr_in; last > 0 && wr[last - 1].iov_len == 0; last--)
-		;
-	if (last == 0)
-		return BLK_REQ_MALFORMED;
-	r->status_byte = (uint8_t *)wr[last - 1].iov_base + wr[last - 1].iov_len - 1;
-
-	if (!iov_total(rd, c->nr_out, &out_total) || !iov_total(wr, last, &in_total))
-		return answer(r, VIRTIO_BLK_S_IOERR);
-	if (iov_gather(rd, c->nr_out, 0, hdr, sizeof(hdr)) < sizeof(hdr))
-		return answer(r, VIRTIO_BLK_S_IOERR); /* no complete header */
-	memcpy(&type, hdr, 4);
-	memcpy(&sector, hdr + 8, 8);
-	r->type = le32toh(type);
-	r->sector = le64toh(sector);
-
-	/*
-	 * The layout (5.2.6): IN and GET_ID have nothing readable but the
-	 * header; OUT, DISCARD and WRITE_ZEROES nothing writable but the status.
-	 * Data on the wrong side is a driver bug, and a transfer the driver did
-	 * not mean: IOERR. (FLUSH ignores whatever it carries.)
-	 */
-	if (((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_GET_ID) &&
-	     out_total != VIRTIO_BLK_HDR_SIZE) ||
-	    ((r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_DISCARD ||
-	      r->type == VIRTIO_BLK_T_WRITE_ZEROES) &&
-	     in_total != 1))
-		return answer(r, VIRTIO_BLK_S_IOERR);
-
-	switch (r->type) {
-	case VIRTIO_BLK_T_IN:
-		/* The data: every writable byte but the status. */
-		return parse_rw(lim, r, wr, last, 0, in_total - 1);
-	case VIRTIO_BLK_T_OUT:
-		return parse_rw(lim, r, rd, c->nr_out, VIRTIO_BLK_HDR_SIZE,
-				out_total - VIRTIO_BLK_HDR_SIZE);
-	case VIRTIO_BLK_T_FLUSH:
-		/* The sector field and any data are ignored (5.2.6.1). */
-		return BLK_REQ_SUBMIT;
-	case VIRTIO_BLK_T_GET_ID: {
-		size_t n = in_total - 1 < VIRTIO_BLK_ID_BYTES ? in_total - 1 : VIRTIO_BLK_ID_BYTES;
-
-		if (!collect_data(r, wr, last, 0, n))
-			return answer(r, VIRTIO_BLK_S_IOERR);
-		iov_scatter(r->iov, r->niov, lim->id, n);
-		r->status = VIRTIO_BLK_S_OK;
-		r->written = (uint32_t)n + 1;
-		return BLK_REQ_DONE;
-	}
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return parse_segments(lim, r, rd, c->nr_out, out_total - VIRTIO_BLK_HDR_SIZE);
-	default:
-		return answer(r, VIRTIO_BLK_S_UNSUPP);
-	}
-}
-
 /* ---- the device ---- */
 
 struct blk_dev {
@@ -327,7 +83,7 @@ struct blk_dev {
 	char path[PATH_MAX];
 	struct blk_limits lim;
 	struct virtio_blk_config cfg; /* little-endian, as the driver reads it */
-	struct blk_backend *be;
+	struct disk_backend *be;
 	bool watching; /* be->event_fd is watched by io */
 
 	struct blk_req *req; /* BLK_QUEUE_SIZE of them */
@@ -373,7 +129,7 @@ static struct blk_req *req_get(struct blk_dev *b)
 	r = &b->req[b->free[--b->nr_free]];
 	r->busy = true;
 	r->gen = b->gen;
-	r->cancelled = false;
+	r->disk.cancelled = false;
 	return r;
 }
 
@@ -417,10 +173,10 @@ static uint32_t finish(struct blk_dev *b, struct blk_req *r)
 	s->unaligned += r->unaligned;
 	if (r->status == VIRTIO_BLK_S_OK &&
 	    (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT))
-		b->d->vq[0].stats.bytes += r->len;
+		b->d->vq[0].stats.bytes += r->disk.len;
 	if (r->written == 0) /* decided by the backend, not the parser */
 		r->written = r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK
-				 ? (uint32_t)r->len + 1
+				 ? (uint32_t)r->disk.len + 1
 				 : 1;
 	*r->status_byte = r->status;
 	return r->written;
@@ -449,11 +205,14 @@ static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chai
 		r->written = 1;
 		res = BLK_REQ_DONE;
 	}
-	if (res == BLK_REQ_SUBMIT && !b->be->ops->submit(b->be, r)) {
-		b->inflight++;
-		if (b->inflight > b->stats.max_inflight)
-			b->stats.max_inflight = b->inflight;
-		return -1;
+	if (res == BLK_REQ_SUBMIT) {
+		if (!b->be->ops->submit(b->be, &r->disk)) {
+			b->inflight++;
+			if (b->inflight > b->stats.max_inflight)
+				b->stats.max_inflight = b->inflight;
+			return -1;
+		}
+		r->status = blk_req_status(r);
 	}
 	written = finish(b, r);
 	req_put(b, r);
@@ -461,9 +220,10 @@ static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chai
 }
 
 /* The backend finished r asynchronously (called from reap, d->lock held). */
-static void blk_complete(void *opaque, struct blk_req *r)
+static void blk_complete(void *opaque, struct disk_req *dr)
 {
 	struct blk_dev *b = opaque;
+	struct blk_req *r = container_of(dr, struct blk_req, disk);
 	uint32_t written;
 
 	if (r->gen != b->gen) {
@@ -472,6 +232,7 @@ static void blk_complete(void *opaque, struct blk_req *r)
 		req_put(b, r);
 		return;
 	}
+	r->status = blk_req_status(r);
 	written = finish(b, r);
 
 	virtq_push(&b->d->vq[0], r->head, written);
@@ -619,7 +380,7 @@ static void blk_cancel_all(struct blk_dev *b, uint64_t wait_ns)
 	b->gen++;
 	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
 		if (b->req[i].busy)
-			b->req[i].cancelled = true;
+			b->req[i].disk.cancelled = true;
 	b->be->ops->cancel(b->be, wait_ns);
 }
 
@@ -825,7 +586,7 @@ int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, s
 		b->lim.discard_align = (uint32_t)st.st_blksize / VIRTIO_BLK_SECTOR_SIZE;
 	fill_config(b);
 
-	b->be = blk_backend_open(b->fd, BLK_QUEUE_SIZE, why, sizeof(why));
+	b->be = disk_backend_open(b->fd, BLK_QUEUE_SIZE, why, sizeof(why));
 	if (!b->be) {
 		blk_free(b);
 		return errf(err, errlen, "%s", why);
@@ -863,7 +624,7 @@ void virtio_blk_destroy(struct virtio_dev *d)
 	d->priv = NULL;
 }
 
-struct blk_backend *virtio_blk_backend(struct virtio_dev *d)
+struct disk_backend *virtio_blk_backend(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
 

@@ -16,7 +16,7 @@ FUZZ_TIME ?= 20
 FUZZ_NAMES := virtqueue
 FUZZ_SRCS_virtqueue := src/virtio/queue.c src/virtio/device.c src/core/gmem.c src/lib/util.c
 FUZZ_NAMES += blk
-FUZZ_SRCS_blk := src/virtio/blk.c src/backend/blk_backend.c src/backend/blk_sync.c \
+FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/blk_req.c src/block/disk.c src/block/sync.c \
 	src/virtio/queue.c src/virtio/device.c src/io/iothread.c src/core/gmem.c src/lib/util.c
 
 FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)

@@ -7,7 +7,7 @@
  *
  * Chain mode (0): the input describes a descriptor chain as iovecs into a
  * fake guest RAM image, which goes through blk_parse_request() and, when it
- * is a valid request, blk_sync_execute() on the file. All of guest RAM is
+ * is a valid request, disk_sync_execute() on the file. All of guest RAM is
  * ASan-poisoned except the chain's iovecs, so the parser or a preadv/pwritev
  * (ASan checks their iovecs) touching anything else is reported; on top of
  * that, only bytes inside writable iovecs may change, the status byte must
@@ -51,7 +51,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Only the sync backend here: the fuzzer is not linked with liburing. */
-struct blk_backend *blk_backend_uring_create(int fd, unsigned depth, char *err, size_t errlen)
+struct disk_backend *disk_backend_uring_create(int fd, unsigned depth, char *err, size_t errlen)
 {
 	(void)fd, (void)depth;
 	errf(err, errlen, "not in the fuzzer");
@@ -195,20 +195,22 @@ static void chain_mode(const uint8_t *data, size_t size, uint8_t *ram)
 		if (res == BLK_REQ_SUBMIT) {
 			size_t sum = 0;
 
-			for (unsigned i = 0; i < r->niov; i++)
+			for (unsigned i = 0; i < r->disk.niov; i++)
 				sum += r->iov[i].iov_len;
-			if (sum != r->len || r->niov > BLK_SEG_MAX || r->len > BLK_MAX_DATA)
+			if (sum != r->disk.len || r->disk.niov > BLK_SEG_MAX ||
+			    r->disk.len > BLK_MAX_DATA)
 				__builtin_trap();
 			/* A range the parser let through is inside the disk. */
 			if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) &&
-			    (r->sector > lim.capacity || r->len / 512 > lim.capacity - r->sector ||
-			     r->len % 512))
+			    (r->sector > lim.capacity ||
+			     r->disk.len / 512 > lim.capacity - r->sector || r->disk.len % 512))
 				__builtin_trap();
 			if (lim.ro && r->type != VIRTIO_BLK_T_IN && r->type != VIRTIO_BLK_T_FLUSH)
 				__builtin_trap();
-			blk_sync_execute(F.fd, r);
+			disk_sync_execute(F.fd, &r->disk);
+			r->status = blk_req_status(r);
 			r->written = r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK
-					 ? (uint32_t)r->len + 1
+					 ? (uint32_t)r->disk.len + 1
 					 : 1;
 		}
 		if (r->status > VIRTIO_BLK_S_UNSUPP || r->written == 0 || r->written > in_total)
@@ -221,7 +223,7 @@ static void chain_mode(const uint8_t *data, size_t size, uint8_t *ram)
 		res == BLK_REQ_MALFORMED ? "malformed"
 		: res == BLK_REQ_DONE	 ? "answered"
 					 : "executed",
-		r->type, (unsigned long long)r->sector, r->len, r->status, r->written);
+		r->type, (unsigned long long)r->sector, r->disk.len, r->status, r->written);
 #endif
 	/* Nothing changed outside the writable iovecs. */
 	ASAN_UNPOISON_MEMORY_REGION(ram, RAM_SIZE);

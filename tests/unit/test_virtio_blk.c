@@ -159,8 +159,8 @@ static void test_header_split(void **state)
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
 	assert_int_equal(p->r.type, VIRTIO_BLK_T_OUT);
 	assert_int_equal(p->r.sector, 100);
-	assert_int_equal(p->r.len, 1536);
-	assert_int_equal(p->r.niov, 2);
+	assert_int_equal(p->r.disk.len, 1536);
+	assert_int_equal(p->r.disk.niov, 2);
 	assert_ptr_equal(p->r.iov[0].iov_base, c + 4);
 	assert_int_equal(p->r.iov[0].iov_len, 512);
 	assert_ptr_equal(p->r.iov[1].iov_base, data);
@@ -179,8 +179,8 @@ static void test_in_data_and_status_share(void **state)
 	pc_add(p, 0, true); /* empty ones are skipped */
 	w2 = pc_add(p, 513, true);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(p->r.len, 1024);
-	assert_int_equal(p->r.niov, 2);
+	assert_int_equal(p->r.disk.len, 1024);
+	assert_int_equal(p->r.disk.niov, 2);
 	assert_ptr_equal(p->r.iov[0].iov_base, w1);
 	assert_ptr_equal(p->r.iov[1].iov_base, w2);
 	assert_int_equal(p->r.iov[1].iov_len, 512);
@@ -223,7 +223,7 @@ static void test_wrong_side_data(void **state)
 		memset(&p->c, 0, sizeof(p->c));
 		pc_simple(p, readers[i], 0, 4096, false);
 		expect_done(p, VIRTIO_BLK_S_IOERR);
-		assert_int_equal(p->r.niov, 0);
+		assert_int_equal(p->r.disk.niov, 0);
 	}
 	/* OUT / DISCARD / WRITE_ZEROES with a writable buffer before the status. */
 	for (size_t i = 0; i < ARRAY_SIZE(writers); i++) {
@@ -357,7 +357,7 @@ static void test_too_big(void **state)
 			expect_done(p, VIRTIO_BLK_S_IOERR);
 		} else {
 			assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-			assert_int_equal(p->r.niov, BLK_SEG_MAX);
+			assert_int_equal(p->r.disk.niov, BLK_SEG_MAX);
 		}
 		assert_ptr_equal(p->r.status_byte, status);
 	}
@@ -412,7 +412,8 @@ static void test_flush_with_sector_and_data(void **state)
 }
 
 /* A DISCARD / WRITE_ZEROES with the given segments (header, segments, status). */
-static void pc_segments(struct pchain *p, uint32_t type, const struct blk_seg *s, unsigned n)
+static void pc_segments(struct pchain *p, uint32_t type,
+			const struct virtio_blk_discard_write_zeroes *s, unsigned n)
 {
 	uint8_t *b;
 
@@ -427,54 +428,54 @@ static void pc_segments(struct pchain *p, uint32_t type, const struct blk_seg *s
 static void test_discard_segments(void **state)
 {
 	struct pchain *p = *state;
-	struct blk_seg s[BLK_DISCARD_SEG_MAX + 1];
+	struct virtio_blk_discard_write_zeroes s[BLK_DISCARD_SEG_MAX + 1];
 	uint8_t *a, *b;
 
 	/* Good: two ranges, one empty (dropped), the last one ending at capacity. */
-	s[0] = (struct blk_seg){8, 16, 0};
-	s[1] = (struct blk_seg){100, 0, 0};
-	s[2] = (struct blk_seg){CAP - 8, 8, 0};
+	s[0] = (struct virtio_blk_discard_write_zeroes){8, 16, 0};
+	s[1] = (struct virtio_blk_discard_write_zeroes){100, 0, 0};
+	s[2] = (struct virtio_blk_discard_write_zeroes){CAP - 8, 8, 0};
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s, 3);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(p->r.nseg, 2);
-	assert_int_equal(p->r.seg[0].sector, 8);
-	assert_int_equal(p->r.seg[0].num_sectors, 16);
-	assert_int_equal(p->r.seg[1].sector, CAP - 8);
+	assert_int_equal(p->r.disk.nrange, 2);
+	assert_int_equal(p->r.seg[0].offset, 8 * 512);
+	assert_int_equal(p->r.seg[0].len, 16 * 512);
+	assert_int_equal(p->r.seg[1].offset, (CAP - 8) * 512);
 
 	/* Only empty ranges: nothing to do. */
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s + 1, 1);
 	expect_done(p, VIRTIO_BLK_S_OK);
 
 	/* Unmap on a discard, or an unknown flag: UNSUPP. On write-zeroes unmap is fine. */
-	s[3] = (struct blk_seg){0, 8, VIRTIO_BLK_WZ_F_UNMAP};
+	s[3] = (struct virtio_blk_discard_write_zeroes){0, 8, VIRTIO_BLK_WZ_F_UNMAP};
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s + 3, 1);
 	expect_done(p, VIRTIO_BLK_S_UNSUPP);
 	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s + 3, 1);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(p->r.seg[0].flags, VIRTIO_BLK_WZ_F_UNMAP);
+	assert_true(p->r.seg[0].unmap);
 	s[3].flags = 2;
 	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s + 3, 1);
 	expect_done(p, VIRTIO_BLK_S_UNSUPP);
 
 	/* Out of range, with and without overflow; too long a segment. */
-	s[4] = (struct blk_seg){CAP - 8, 9, 0};
+	s[4] = (struct virtio_blk_discard_write_zeroes){CAP - 8, 9, 0};
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s + 4, 1);
 	expect_done(p, VIRTIO_BLK_S_IOERR);
-	s[4] = (struct blk_seg){UINT64_MAX - 2, 8, 0};
+	s[4] = (struct virtio_blk_discard_write_zeroes){UINT64_MAX - 2, 8, 0};
 	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s + 4, 1);
 	expect_done(p, VIRTIO_BLK_S_IOERR);
 	p->lim.capacity = UINT64_MAX;
-	s[4] = (struct blk_seg){0, BLK_DISCARD_SECTORS + 1, 0};
+	s[4] = (struct virtio_blk_discard_write_zeroes){0, BLK_DISCARD_SECTORS + 1, 0};
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s + 4, 1);
 	expect_done(p, VIRTIO_BLK_S_IOERR);
 	p->lim.capacity = CAP;
 
 	/* Too many segments. */
 	for (unsigned i = 0; i <= BLK_DISCARD_SEG_MAX; i++)
-		s[i] = (struct blk_seg){i, 1, 0};
+		s[i] = (struct virtio_blk_discard_write_zeroes){i, 1, 0};
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s, BLK_DISCARD_SEG_MAX);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(p->r.nseg, BLK_DISCARD_SEG_MAX);
+	assert_int_equal(p->r.disk.nrange, BLK_DISCARD_SEG_MAX);
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s, BLK_DISCARD_SEG_MAX + 1);
 	expect_done(p, VIRTIO_BLK_S_IOERR);
 
@@ -502,9 +503,9 @@ static void test_discard_segments(void **state)
 	}
 	pc_add(p, 1, true);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(p->r.nseg, 1);
-	assert_int_equal(p->r.seg[0].sector, 40);
-	assert_int_equal(p->r.seg[0].num_sectors, 24);
+	assert_int_equal(p->r.disk.nrange, 1);
+	assert_int_equal(p->r.seg[0].offset, 40 * 512);
+	assert_int_equal(p->r.seg[0].len, 24 * 512);
 }
 
 static void test_get_id(void **state)
@@ -590,19 +591,19 @@ static void test_req_advance(void **state)
 	b = pc_add(p, 1024, true);
 	pc_add(p, 1, true);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	blk_req_advance(&p->r, 100);
-	assert_int_equal(p->r.cur, 0);
+	disk_req_advance(&p->r.disk, 100);
+	assert_int_equal(p->r.disk.cur, 0);
 	assert_ptr_equal(p->r.iov[0].iov_base, a + 100);
 	assert_int_equal(p->r.iov[0].iov_len, 412);
-	blk_req_advance(&p->r, 412);
-	assert_int_equal(p->r.cur, 1);
+	disk_req_advance(&p->r.disk, 412);
+	assert_int_equal(p->r.disk.cur, 1);
 	assert_ptr_equal(p->r.iov[1].iov_base, b);
-	blk_req_advance(&p->r, 1000);
-	assert_int_equal(p->r.cur, 1);
+	disk_req_advance(&p->r.disk, 1000);
+	assert_int_equal(p->r.disk.cur, 1);
 	assert_ptr_equal(p->r.iov[1].iov_base, b + 1000);
-	blk_req_advance(&p->r, 24);
-	assert_int_equal(p->r.cur, 2);
-	assert_int_equal(p->r.done, 1536);
+	disk_req_advance(&p->r.disk, 24);
+	assert_int_equal(p->r.disk.cur, 2);
+	assert_int_equal(p->r.disk.done, 1536);
 }
 
 /* A fresh file of `size` bytes in `dir` (NULL: /tmp); its name into path. */
@@ -626,53 +627,57 @@ static int make_file(char *path, size_t len, uint64_t size)
 static void test_seg_fallback_states(void **state)
 {
 	struct pchain *p = *state;
-	struct blk_seg s[2] = {{8, 16, 0}, {64, 8, VIRTIO_BLK_WZ_F_UNMAP}};
+	struct virtio_blk_discard_write_zeroes s[2] = {{8, 16, 0}, {64, 8, VIRTIO_BLK_WZ_F_UNMAP}};
 	uint64_t off;
 
 	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s, 2);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(p->r.seg_how, BLK_SEG_FALLOC);
-	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE);
-	assert_true(blk_seg_failed(&p->r, EOPNOTSUPP));
-	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
-	assert_true(blk_seg_failed(&p->r, EOPNOTSUPP));
-	assert_int_equal(p->r.seg_how, BLK_SEG_WRITE);
-	assert_int_equal(blk_seg_zero_chunk(&p->r, &off), 16 * 512);
+	assert_int_equal(p->r.disk.range_how, DISK_RANGE_FALLOC);
+	assert_int_equal(disk_range_fallocate_mode(&p->r.disk),
+			 FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE);
+	assert_true(disk_range_failed(&p->r.disk, EOPNOTSUPP));
+	assert_int_equal(disk_range_fallocate_mode(&p->r.disk),
+			 FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
+	assert_true(disk_range_failed(&p->r.disk, EOPNOTSUPP));
+	assert_int_equal(p->r.disk.range_how, DISK_RANGE_WRITE);
+	assert_int_equal(disk_range_zero_chunk(&p->r.disk, &off), 16 * 512);
 	assert_int_equal(off, 8 * 512);
-	p->r.done = 4096;
-	assert_int_equal(blk_seg_zero_chunk(&p->r, &off), 4096);
+	p->r.disk.done = 4096;
+	assert_int_equal(disk_range_zero_chunk(&p->r.disk, &off), 4096);
 	assert_int_equal(off, 8 * 512 + 4096);
-	assert_false(blk_seg_failed(&p->r, EIO)); /* writing zeros failed: the end */
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
+	assert_false(disk_range_failed(&p->r.disk, EIO)); /* writing zeros failed: the end */
+	assert_int_equal(p->r.disk.result, -EIO);
 
 	/* The next segment starts over; unmap prefers a hole. */
-	p->r.status = VIRTIO_BLK_S_OK;
-	assert_true(blk_seg_next(&p->r));
-	assert_int_equal(p->r.seg_how, BLK_SEG_FALLOC);
-	assert_int_equal(p->r.done, 0);
-	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
-	assert_false(blk_seg_failed(&p->r, EIO));
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
-	assert_false(blk_seg_next(&p->r));
+	p->r.disk.result = 0;
+	assert_true(disk_range_next(&p->r.disk));
+	assert_int_equal(p->r.disk.range_how, DISK_RANGE_FALLOC);
+	assert_int_equal(p->r.disk.done, 0);
+	assert_int_equal(disk_range_fallocate_mode(&p->r.disk),
+			 FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
+	assert_false(disk_range_failed(&p->r.disk, EIO));
+	assert_int_equal(p->r.disk.result, -EIO);
+	assert_false(disk_range_next(&p->r.disk));
 
 	/* A discard the file system cannot do is skipped, still OK. */
 	pc_segments(p, VIRTIO_BLK_T_DISCARD, s, 1);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	assert_int_equal(blk_seg_fallocate_mode(&p->r), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
-	assert_false(blk_seg_failed(&p->r, EOPNOTSUPP));
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
-	assert_false(blk_seg_failed(&p->r, EINVAL));
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(disk_range_fallocate_mode(&p->r.disk),
+			 FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE);
+	assert_false(disk_range_failed(&p->r.disk, EOPNOTSUPP));
+	assert_int_equal(p->r.disk.result, 0);
+	assert_false(disk_range_failed(&p->r.disk, EINVAL));
+	assert_int_equal(p->r.disk.result, -EINVAL);
 }
 
 /* ---- the backends on their own ---- */
 
 struct be_done {
-	struct blk_req *r;
+	struct disk_req *r;
 	unsigned n;
 };
 
-static void be_complete(void *opaque, struct blk_req *r)
+static void be_complete(void *opaque, struct disk_req *r)
 {
 	struct be_done *d = opaque;
 
@@ -681,7 +686,7 @@ static void be_complete(void *opaque, struct blk_req *r)
 }
 
 /* Run r on backend b to completion, reaping on its eventfd as the I/O thread does. */
-static void be_run(struct blk_backend *b, struct blk_req *r)
+static void be_run(struct disk_backend *b, struct disk_req *r)
 {
 	struct be_done done = {0};
 
@@ -708,7 +713,8 @@ static void be_run(struct blk_backend *b, struct blk_req *r)
 static void test_backend_write_zeros(void **state)
 {
 	struct pchain *p = *state;
-	struct blk_seg s = {.sector = 8, .num_sectors = 300}; /* 150 KiB: three chunks */
+	struct virtio_blk_discard_write_zeroes s = {.sector = 8,
+						    .num_sectors = 300}; /* 150 KiB: three chunks */
 	uint8_t *pat = malloc(KIB(256)), *got = malloc(KIB(256));
 	char path[64], why[200];
 	int fd = make_file(path, sizeof(path), MIB(1));
@@ -717,8 +723,8 @@ static void test_backend_write_zeros(void **state)
 	assert_non_null(got);
 	fill_pattern(pat, KIB(256), 11);
 	for (int i = 0; i < 2; i++) {
-		struct blk_backend *b = i ? blk_backend_uring_create(fd, 8, why, sizeof(why))
-					  : blk_backend_sync_create(fd);
+		struct disk_backend *b = i ? disk_backend_uring_create(fd, 8, why, sizeof(why))
+					   : disk_backend_sync_create(fd);
 
 		if (!b) {
 			fprintf(stderr, "# io_uring: %s: not tested\n", why);
@@ -727,9 +733,9 @@ static void test_backend_write_zeros(void **state)
 		assert_int_equal(pwrite(fd, pat, KIB(256), 0), (ssize_t)KIB(256));
 		pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1);
 		assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-		p->r.seg_how = BLK_SEG_WRITE; /* as after two EOPNOTSUPP */
-		be_run(b, &p->r);
-		assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+		p->r.disk.range_how = DISK_RANGE_WRITE; /* as after two EOPNOTSUPP */
+		be_run(b, &p->r.disk);
+		assert_int_equal(p->r.disk.result, 0);
 		assert_int_equal(pread(fd, got, KIB(256), 0), (ssize_t)KIB(256));
 		assert_memory_equal(got, pat, 4096);
 		for (size_t k = 4096; k < 4096 + 300 * 512; k++)
@@ -749,11 +755,12 @@ static void test_backend_write_zeros(void **state)
 static void test_backend_uring_rw(void **state)
 {
 	struct pchain *p = *state;
-	struct blk_seg s[3] = {{0, 8, 0}, {16, 8, 0}, {32, 8, VIRTIO_BLK_WZ_F_UNMAP}};
+	struct virtio_blk_discard_write_zeroes s[3] = {
+	    {0, 8, 0}, {16, 8, 0}, {32, 8, VIRTIO_BLK_WZ_F_UNMAP}};
 	uint8_t pat[8192], got[8192];
 	char path[64], why[200];
 	int fd = make_file(path, sizeof(path), KIB(64));
-	struct blk_backend *b = blk_backend_uring_create(fd, 8, why, sizeof(why));
+	struct disk_backend *b = disk_backend_uring_create(fd, 8, why, sizeof(why));
 	uint8_t *d0, *d1;
 
 	if (!b) {
@@ -772,15 +779,15 @@ static void test_backend_uring_rw(void **state)
 	d0 = pc_add(p, 4096, true);
 	d1 = pc_add(p, 4097, true);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	be_run(b, &p->r);
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+	be_run(b, &p->r.disk);
+	assert_int_equal(p->r.disk.result, 0);
 	assert_memory_equal(d0, pat, 4096);
 	assert_memory_equal(d1, pat + 4096, 4096);
 	assert_int_equal(ftruncate(fd, 8192 + 4096), 0);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	be_run(b, &p->r);
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_IOERR);
-	assert_int_equal(p->r.done, 4096); /* the first half came, then end of file */
+	be_run(b, &p->r.disk);
+	assert_int_equal(p->r.disk.result, -EIO);
+	assert_int_equal(p->r.disk.done, 4096); /* the first half came, then end of file */
 	assert_int_equal(ftruncate(fd, KIB(64)), 0);
 
 	/* Three write-zeroes segments, one after the other. */
@@ -789,9 +796,9 @@ static void test_backend_uring_rw(void **state)
 	assert_int_equal(pwrite(fd, pat, sizeof(pat), 16384), (ssize_t)sizeof(pat));
 	pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, s, 3);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	be_run(b, &p->r);
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
-	assert_int_equal(p->r.cur, 3);
+	be_run(b, &p->r.disk);
+	assert_int_equal(p->r.disk.result, 0);
+	assert_int_equal(p->r.disk.cur, 3);
 	for (int k = 0; k < 3; k++) {
 		assert_int_equal(pread(fd, got, 8192, 8192 * k), 8192);
 		for (size_t j = 0; j < 4096; j++)
@@ -803,8 +810,8 @@ static void test_backend_uring_rw(void **state)
 	memset(&p->c, 0, sizeof(p->c));
 	pc_simple(p, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	assert_int_equal(parse(p), BLK_REQ_SUBMIT);
-	be_run(b, &p->r);
-	assert_int_equal(p->r.status, VIRTIO_BLK_S_OK);
+	be_run(b, &p->r.disk);
+	assert_int_equal(p->r.disk.result, 0);
 	assert_int_equal(b->ops->cancel(b, 1000000000ull), 0);
 	b->ops->destroy(b);
 	close(fd);
@@ -842,7 +849,7 @@ static void test_sync_without_fallocate(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct blk_seg s = {.sector = 2, .num_sectors = 4};
+		struct virtio_blk_discard_write_zeroes s = {.sector = 2, .num_sectors = 4};
 		uint8_t pat[4096], got[4096];
 
 		fill_pattern(pat, sizeof(pat), 8);
@@ -856,8 +863,8 @@ static void test_sync_without_fallocate(void **state)
 		pc_segments(p, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1);
 		if (parse(p) != BLK_REQ_SUBMIT)
 			_exit(12);
-		blk_sync_execute(fd, &p->r);
-		if (p->r.status != VIRTIO_BLK_S_OK || p->r.seg_how != BLK_SEG_FALLOC)
+		disk_sync_execute(fd, &p->r.disk);
+		if (p->r.disk.result != 0 || p->r.disk.range_how != DISK_RANGE_FALLOC)
 			_exit(13);
 		if (pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
 		    memcmp(got, pat, 1024) || memcmp(got + 3072, pat + 3072, 1024))
@@ -871,8 +878,8 @@ static void test_sync_without_fallocate(void **state)
 			_exit(16);
 		if (pwrite(fd, pat, sizeof(pat), 0) != (ssize_t)sizeof(pat))
 			_exit(17);
-		blk_sync_execute(fd, &p->r);
-		if (p->r.status != VIRTIO_BLK_S_OK ||
+		disk_sync_execute(fd, &p->r.disk);
+		if (p->r.disk.result != 0 ||
 		    pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
 		    memcmp(got, pat, sizeof(pat)))
 			_exit(18);
@@ -1087,7 +1094,7 @@ static void test_config_space(void **state)
 static bool uring_available(void)
 {
 	char why[200];
-	struct blk_backend *b = blk_backend_uring_create(-1, 8, why, sizeof(why));
+	struct disk_backend *b = disk_backend_uring_create(-1, 8, why, sizeof(why));
 
 	if (!b)
 		return false;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * blk_uring.c -- the io_uring disk backend (liburing).
+ * uring.c -- the io_uring disk engine (liburing).
  *
- * One ring per disk, as deep as the virtqueue. Reads and writes go straight
+ * One ring per disk, as deep as the device asks (its queue size). Reads and writes go straight
  * from and to the guest's buffers (READV/WRITEV on the chain's iovecs), a
  * FLUSH is an FSYNC with IORING_FSYNC_DATASYNC, DISCARD and WRITE_ZEROES are
  * FALLOCATE. Completions raise an eventfd that the disk's I/O thread
@@ -17,8 +17,8 @@
  *
  * Not thread-safe: the owner serialises every call (the device's lock).
  */
+#include "vireo/block/disk.h"
 #include "vireo/util.h"
-#include "vireo/virtio/blk.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -31,19 +31,19 @@
 #define URING_STOP_WAIT_NS 200000000ull
 
 struct uring_backend {
-	struct blk_backend b;
+	struct disk_backend b;
 	struct io_uring ring;
 	bool ring_ok;
 	bool warned;
 };
 
-static struct uring_backend *to_uring(struct blk_backend *b)
+static struct uring_backend *to_uring(struct disk_backend *b)
 {
 	return (struct uring_backend *)b;
 }
 
 /* Queue r's next operation. False when there is no submission slot. */
-static bool prep(struct uring_backend *u, struct blk_req *r)
+static bool prep(struct uring_backend *u, struct disk_req *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	int fd = u->b.fd;
@@ -55,35 +55,33 @@ static bool prep(struct uring_backend *u, struct blk_req *r)
 		if (!sqe)
 			return false;
 	}
-	switch (r->type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT: {
-		__u64 off = r->sector * VIRTIO_BLK_SECTOR_SIZE + r->done;
+	switch (r->op) {
+	case DISK_READ:
+	case DISK_WRITE: {
+		__u64 off = r->offset + r->done;
 
-		if (r->type == VIRTIO_BLK_T_IN)
+		if (r->op == DISK_READ)
 			io_uring_prep_readv(sqe, fd, &r->iov[r->cur], r->niov - r->cur, off);
 		else
 			io_uring_prep_writev(sqe, fd, &r->iov[r->cur], r->niov - r->cur, off);
 		break;
 	}
-	case VIRTIO_BLK_T_FLUSH:
+	case DISK_FLUSH:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 		break;
-	default: { /* DISCARD, WRITE_ZEROES: the parser lets nothing else through */
-		const struct blk_seg *s = &r->seg[r->cur];
+	default: { /* DISCARD, WRITE_ZEROES: submit lets nothing else through */
+		const struct disk_range *g = &r->range[r->cur];
 
-		if (r->seg_how == BLK_SEG_WRITE) {
+		if (r->range_how == DISK_RANGE_WRITE) {
 			uint64_t off;
 
-			/* The data iovecs are unused: one points at the zeros. */
-			r->iov[0].iov_len = blk_seg_zero_chunk(r, &off);
-			r->iov[0].iov_base = (void *)blk_zero_buf();
-			io_uring_prep_writev(sqe, fd, &r->iov[0], 1, off);
+			r->zero_iov.iov_len = disk_range_zero_chunk(r, &off);
+			r->zero_iov.iov_base = (void *)disk_zero_buf();
+			io_uring_prep_writev(sqe, fd, &r->zero_iov, 1, off);
 			break;
 		}
-		io_uring_prep_fallocate(sqe, fd, blk_seg_fallocate_mode(r),
-					(off_t)(s->sector * VIRTIO_BLK_SECTOR_SIZE),
-					(off_t)s->num_sectors * VIRTIO_BLK_SECTOR_SIZE);
+		io_uring_prep_fallocate(sqe, fd, disk_range_fallocate_mode(r), (off_t)g->offset,
+					(off_t)g->len);
 		break;
 	}
 	}
@@ -92,28 +90,26 @@ static bool prep(struct uring_backend *u, struct blk_req *r)
 	return true;
 }
 
-static bool uring_submit(struct blk_backend *b, struct blk_req *r)
+static bool uring_submit(struct disk_backend *b, struct disk_req *r)
 {
 	struct uring_backend *u = to_uring(b);
 
-	r->status = VIRTIO_BLK_S_OK;
-	if (r->type != VIRTIO_BLK_T_IN && r->type != VIRTIO_BLK_T_OUT &&
-	    r->type != VIRTIO_BLK_T_FLUSH && r->type != VIRTIO_BLK_T_DISCARD &&
-	    r->type != VIRTIO_BLK_T_WRITE_ZEROES) {
-		r->status = VIRTIO_BLK_S_UNSUPP;
+	r->result = 0;
+	if (r->op != DISK_READ && r->op != DISK_WRITE && r->op != DISK_FLUSH &&
+	    r->op != DISK_DISCARD && r->op != DISK_WRITE_ZEROES) {
+		r->result = -EOPNOTSUPP;
 		return true;
 	}
-	if ((r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES) &&
-	    r->nseg == 0)
+	if ((r->op == DISK_DISCARD || r->op == DISK_WRITE_ZEROES) && r->nrange == 0)
 		return true;
 	if (!prep(u, r)) {
-		r->status = VIRTIO_BLK_S_IOERR;
+		r->result = -EIO;
 		return true;
 	}
 	return false;
 }
 
-static void uring_kick(struct blk_backend *b)
+static void uring_kick(struct disk_backend *b)
 {
 	struct uring_backend *u = to_uring(b);
 
@@ -134,78 +130,78 @@ static void uring_kick(struct blk_backend *b)
 }
 
 /* EINTR/EAGAIN from the kernel: try again, but not forever. */
-static bool again(struct blk_req *r, int res)
+static bool again(struct disk_req *r, int res)
 {
 	return (res == -EINTR || res == -EAGAIN) && ++r->retries <= 16;
 }
 
 /*
  * The operation of r finished with result res. Returns true when r is
- * complete (r->status final), false when its next operation is queued.
+ * complete (r->result final), false when its next operation is queued.
  */
-static bool step(struct uring_backend *u, struct blk_req *r, int res)
+static bool step(struct uring_backend *u, struct disk_req *r, int res)
 {
 	if (r->cancelled)
 		return true; /* reset under it: no remainder, no retry */
-	switch (r->type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
+	switch (r->op) {
+	case DISK_READ:
+	case DISK_WRITE:
 		if (again(r, res))
 			break;
-		/* An error, or end of file (the file shrank under us): IOERR. */
+		/* An error, or end of file (the file shrank under us). */
 		if (res <= 0 || (size_t)res > r->len - r->done) {
-			r->status = VIRTIO_BLK_S_IOERR;
+			r->result = res < 0 ? res : -EIO;
 			return true;
 		}
-		blk_req_advance(r, (size_t)res);
+		disk_req_advance(r, (size_t)res);
 		if (r->done == r->len)
 			return true;
 		break; /* short: the remainder */
-	case VIRTIO_BLK_T_FLUSH:
+	case DISK_FLUSH:
 		if (again(r, res))
 			break;
 		if (res < 0)
-			r->status = VIRTIO_BLK_S_IOERR;
+			r->result = res;
 		return true;
 	default:
 		if (again(r, res))
 			break;
-		if (r->seg_how == BLK_SEG_WRITE && res >= 0) {
+		if (r->range_how == DISK_RANGE_WRITE && res >= 0) {
 			uint64_t off;
 
-			if (res == 0 || (size_t)res > r->iov[0].iov_len) {
-				r->status = VIRTIO_BLK_S_IOERR;
+			if (res == 0 || (size_t)res > r->zero_iov.iov_len) {
+				r->result = -EIO;
 				return true;
 			}
 			r->done += (size_t)res;
-			if (blk_seg_zero_chunk(r, &off))
-				break; /* more zeros for this segment */
+			if (disk_range_zero_chunk(r, &off))
+				break; /* more zeros for this range */
 		} else if (res < 0) {
-			if (blk_seg_failed(r, -res))
-				break; /* this segment again, the other way */
-			if (r->status != VIRTIO_BLK_S_OK)
+			if (disk_range_failed(r, -res))
+				break; /* this range again, the other way */
+			if (r->result)
 				return true;
 			/* A discard the file system cannot do: skipped. */
 		}
-		if (!blk_seg_next(r))
+		if (!disk_range_next(r))
 			return true;
 		break;
 	}
 	if (!prep(u, r)) {
-		r->status = VIRTIO_BLK_S_IOERR;
+		r->result = -EIO;
 		return true;
 	}
 	return false;
 }
 
-static unsigned uring_reap(struct blk_backend *b)
+static unsigned uring_reap(struct disk_backend *b)
 {
 	struct uring_backend *u = to_uring(b);
 	struct io_uring_cqe *cqe;
 	unsigned n = 0;
 
 	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
-		struct blk_req *r = io_uring_cqe_get_data(cqe);
+		struct disk_req *r = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&u->ring, cqe);
@@ -232,7 +228,7 @@ static void cancel_all(struct uring_backend *u)
 	uring_kick(&u->b);
 }
 
-static unsigned uring_cancel(struct blk_backend *b, uint64_t timeout_ns)
+static unsigned uring_cancel(struct disk_backend *b, uint64_t timeout_ns)
 {
 	struct uring_backend *u = to_uring(b);
 	uint64_t deadline = now_ns() + timeout_ns;
@@ -262,7 +258,7 @@ static unsigned uring_cancel(struct blk_backend *b, uint64_t timeout_ns)
 	return b->inflight;
 }
 
-static void uring_destroy(struct blk_backend *b)
+static void uring_destroy(struct disk_backend *b)
 {
 	struct uring_backend *u = to_uring(b);
 
@@ -276,7 +272,7 @@ static void uring_destroy(struct blk_backend *b)
 	free(u);
 }
 
-static const struct blk_backend_ops uring_ops = {
+static const struct disk_backend_ops uring_ops = {
     .name = "io_uring",
     .submit = uring_submit,
     .kick = uring_kick,
@@ -332,7 +328,7 @@ static int probe(struct io_uring *ring, char *err, size_t errlen)
 	return 0;
 }
 
-struct blk_backend *blk_backend_uring_create(int fd, unsigned depth, char *err, size_t errlen)
+struct disk_backend *disk_backend_uring_create(int fd, unsigned depth, char *err, size_t errlen)
 {
 	struct uring_backend *u = calloc(1, sizeof(*u));
 	int ret;
