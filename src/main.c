@@ -2,7 +2,7 @@
 /* main.c -- vireo's entry point: parse, build, run, report. */
 #include "vireo/config.h"
 #include "vireo/util.h"
-#include "vireo/vm.h"
+#include "vireo/machine/machine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@ int main(int argc, char **argv)
 {
 	uint64_t start_ns = now_ns();
 	struct vm_config cfg;
-	struct vm *vm;
+	struct machine *m;
 	int status;
 
 	switch (config_parse(argc, argv, &cfg, stdout)) {
@@ -24,26 +24,26 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
-	vm = calloc(1, sizeof(*vm));
-	if (!vm) {
+	m = calloc(1, sizeof(*m));
+	if (!m) {
 		vireo_err("out of memory");
 		return 2;
 	}
-	if (vm_create(vm, &cfg, start_ns) < 0) {
-		vm_destroy(vm);
-		free(vm);
+	if (machine_create(m, &cfg, start_ns) < 0) {
+		machine_destroy(m);
+		free(m);
 		return 2;
 	}
-	status = vm_run(vm);
-	vm_report(vm);
-	if (vm_io_stuck(vm)) {
+	status = machine_run(m);
+	machine_report(m);
+	if (machine_io_stuck(m)) {
 		/* Stopping wins: the process ends, and the stuck thread with it.
 		 * exit_group itself: a sanitizer's _exit hook would check for the
 		 * leaks we leave on purpose. */
 		fflush(NULL);
 		syscall(SYS_exit_group, status);
 	}
-	vm_destroy(vm);
-	free(vm);
+	machine_destroy(m);
+	free(m);
 	return status;
 }

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vm.h -- struct vm owns every piece of a virtual machine's state.
+ * vm.h -- the core of a virtual machine, knowing no device: the KVM VM and
+ * its vCPUs, guest RAM, the PIO and MMIO buses, GSI routing, the boot image,
+ * the exit counters and how the VM stops.
  *
  * There are no globals: tests build a struct vm around fake guest memory and
- * drive devices and exit handling without /dev/kvm. Life cycle:
+ * drive exit handling without /dev/kvm. The machine that puts devices on
+ * it embeds it (include/vireo/machine/machine.h); the core's life cycle:
  *
- *   vm_create()   open KVM, check capabilities, RAM, irqchip, load the kernel,
- *                 build boot tables, devices and vCPUs   (main thread)
- *   vm_run()      start one thread per vCPU, run the control loop (stdin,
- *                 signals, timeout) until something stops the VM
- *   vm_report()   exit table on stderr, JSON with --stats-json
- *   vm_destroy()  release everything; safe on a half-built VM
+ *   vm_init_state()  the parts that need no kernel
+ *   vm_create_kvm()  open KVM, check capabilities, create the VM (irqchip,
+ *                    PIT), give it RAM                        (main thread)
+ *   vcpus_create()   after the machine's devices and boot tables
+ *   vcpus_start(), vcpus_stop()   the vCPU threads
+ *   vm_destroy()     release the core; safe on a half-built VM
  */
 #ifndef VIREO_VM_H
 #define VIREO_VM_H
@@ -18,12 +21,7 @@
 #include "vireo/bus.h"
 #include "vireo/config.h"
 #include "vireo/gmem.h"
-#include "vireo/hw/i8042.h"
-#include "vireo/hw/rtc.h"
-#include "vireo/hw/serial.h"
-#include "vireo/iothread.h"
 #include "vireo/irq.h"
-#include "vireo/pci.h"
 #include "vireo/sandbox.h"
 #include "vireo/stats.h"
 #include "vireo/x86/boot.h"
@@ -36,9 +34,6 @@
 #include <stdint.h>
 
 struct vm;
-struct virtio_pci;
-
-#define VM_MAX_VIRTIO 12
 
 struct vcpu {
 	struct vm *vm;
@@ -87,19 +82,7 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
 
-	struct serial serial;
-	struct rtc rtc;
-	struct i8042 i8042;
-	bool platform_ready; /* rtc and i8042 initialised (so destroy knows) */
-	struct pci_bus pci;
 	struct irq_routing irq;
-	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */
-	struct iothread io[CONFIG_MAX_IOTHREADS];
-	unsigned nr_io; /* initialised ones (so destroy knows) */
-	struct virtio_pci *vdev[VM_MAX_VIRTIO];
-	unsigned nr_vdev;
-	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */
-	int io_delay_eventfd;		/* port 0x80 writes consumed in KVM */
 
 	/* Time line, monotonic ns. */
 	uint64_t start_ns;		/* process start (main) */
@@ -113,42 +96,26 @@ struct vm {
 	char stop_detail[INTERNAL_ERROR_LINE_LEN]; /* the longest detail is an internal error's */
 	struct internal_error internal_error;	   /* its facts, when that is the stop_reason */
 	int stop_eventfd;
-	int signal_fd;
 
 	/* Given up once the VM is built (sandbox.h). */
 	struct sandbox sandbox;
-	/* The report's files, opened before the sandbox closes the file system. */
-	FILE *stats_json_file; /* --stats-json */
-	int proc_status_fd;    /* /proc/self/status, for vireo's own RSS */
 
 	struct kvm_stat_set kvm_vm_stats;
 	struct kvm_stat_set kvm_vcpu_stats;
-	uint64_t vmm_rss_kib;
 };
 
-/* Build the whole VM from cfg. 0, or -1 after printing one line. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns);
-
-/* Run until the VM stops; returns the process exit status. */
-int vm_run(struct vm *vm);
-
 /*
- * Open what the report will need (the --stats-json file, /proc/self/status)
- * while the file system is still open to vireo. 0, or -1 after one line.
+ * After vm_init_state(): check the kernel and initrd files, open KVM, create
+ * the VM (irqchip, PIT, stats), give it RAM and load the kernel with its
+ * boot information. 0, or -1 after printing one line.
  */
-int vm_report_open(struct vm *vm);
+int vm_create_kvm(struct vm *vm);
 
-/* Print/write the exit report as configured (after vm_run). */
-void vm_report(struct vm *vm);
+/* Close and free the vCPUs (before the devices they may still be using go). */
+void vcpus_destroy(struct vm *vm);
 
+/* Release the core: vCPUs, fds, RAM. Safe on a half-built VM. */
 void vm_destroy(struct vm *vm);
-
-/*
- * An I/O thread did not stop (stuck in a system call: a hung disk). Then
- * nothing it may touch can be freed: the caller ends the process instead
- * of calling vm_destroy().
- */
-bool vm_io_stuck(const struct vm *vm);
 
 /*
  * Ask the VM to stop (any thread). The first caller's reason and exit status
@@ -172,11 +139,13 @@ int vcpus_create(struct vm *vm);
 void *vcpu_thread(void *arg);
 void vcpu_handle_exit(struct vcpu *v);
 
-/* platform.c: the legacy PC devices a guest expects at fixed ports. */
-int platform_devices_init(struct vm *vm);
-
-/* devices.c: PCI bus, I/O thread and the virtio devices the config asks for. */
-int virtio_devices_init(struct vm *vm);
-void virtio_devices_destroy(struct vm *vm);
+/*
+ * vcpu.c: start a thread per vCPU (SIGUSR1, which stops them, must already
+ * be blocked: each thread unblocks it for itself). -1 after a stop request
+ * if one cannot start.
+ */
+int vcpus_start(struct vm *vm);
+/* Stop and join every started vCPU: immediate_exit, then SIGUSR1. */
+void vcpus_stop(struct vm *vm);
 
 #endif

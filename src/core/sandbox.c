@@ -4,7 +4,7 @@
  * role; the order and the reasons are in include/vireo/sandbox.h, the lists
  * and how they were found in README.md ("Security").
  */
-#include "vireo/console.h"
+#include "vireo/term.h"
 #include "vireo/sandbox.h"
 #include "vireo/util.h"
 
@@ -151,7 +151,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 
 	(void)sig;
 	(void)uctx;
-	console_raw_end();
+	term_raw_end();
 	n = put_str(line, sizeof(line), n, "vireo: sandbox: thread ");
 	n = put_str(line, sizeof(line), n, thread_name);
 	n = put_str(line, sizeof(line), n, " made a forbidden system call: ");

@@ -389,3 +389,37 @@ void *vcpu_thread(void *arg)
 	}
 	return NULL;
 }
+
+int vcpus_start(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+
+		if (err) {
+			errno = err;
+			vireo_perror("cannot start vCPU %u thread", i);
+			vm_request_stop(vm, STOP_ERROR, 2, "thread creation failed");
+			return -1;
+		}
+		vm->vcpus[i].started = true;
+	}
+	return 0;
+}
+
+void vcpus_stop(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->started)
+			continue;
+		/* Order matters: immediate_exit first, then the signal. */
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, SIGUSR1);
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].started = false;
+	}
+}

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vm.c -- building a VM: check the inputs, open KVM, create the VM with its
+ * vm.c -- the core VM: check the inputs, open KVM, create the VM with its
  * in-kernel irqchip and PIT, give it RAM, load the kernel and its boot
- * tables, register the devices and create the vCPUs. Each step prints one
- * clear line and returns -1 when it cannot be done; vm_destroy() cleans up
- * whatever was built.
+ * information; how it stops. Each step prints one clear line and returns -1
+ * when it cannot be done; vm_destroy() cleans up whatever was built. The
+ * devices are the machine's (src/machine/).
  */
 #include "vireo/kvm.h"
 #include "vireo/util.h"
@@ -27,9 +27,8 @@ void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->stats_fd = -1;
-	vm->io_delay_eventfd = vm->stop_eventfd = vm->signal_fd = -1;
+	vm->stop_eventfd = -1;
 	vm->start_ns = start_ns;
-	vm->proc_status_fd = -1;
 	sandbox_init(&vm->sandbox, &cfg->sandbox);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
@@ -323,80 +322,15 @@ static int setup_boot(struct vm *vm)
 	return 0;
 }
 
-/* The PCI devices' INTx lines, for the tables that describe them. */
-static unsigned pci_intx_lines(const struct vm *vm, struct mp_pci_intx *intx)
+int vm_create_kvm(struct vm *vm)
 {
-	unsigned n = 0;
-
-	for (unsigned slot = 0; slot < PCI_MAX_DEVICES && n < MPTABLE_MAX_PCI_INTX; slot++) {
-		const struct pci_device *d = vm->pci.dev[slot];
-
-		if (d && d->cfg[PCI_INTERRUPT_PIN])
-			intx[n++] = (struct mp_pci_intx){.slot = (uint8_t)slot,
-							 .irq = d->cfg[PCI_INTERRUPT_LINE]};
-	}
-	return n;
-}
-
-/*
- * After the devices, whose INTx lines they describe: the MP table always,
- * and the ACPI tables unless --no-acpi (a guest with ACPI reads those and
- * ignores the MP table).
- */
-static int write_firmware_tables(struct vm *vm)
-{
-	const size_t size = ACPI_TABLES_MAX; /* fits both: a few KiB + 254 CPUs' entries */
-	struct mp_pci_intx intx[MPTABLE_MAX_PCI_INTX];
-	unsigned n = pci_intx_lines(vm, intx);
-	uint8_t *buf = malloc(size);
-	int ret = -1;
-	size_t len;
-
-	if (!buf) {
-		vireo_err("out of memory for the firmware tables");
-		return -1;
-	}
-	len = mptable_build(buf, size, MPTABLE_ADDR, vm->cfg.cpus, intx, n);
-	if (len == 0 || !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), buf, len)) {
-		vireo_err("cannot write the MP table into guest memory");
-		goto out;
-	}
-	if (vm->cfg.acpi) {
-		len = acpi_build(buf, size, ACPI_TABLES_ADDR, vm->cfg.cpus, intx, n);
-		if (len == 0 || !gmem_write(&vm->mem, gpa(ACPI_TABLES_ADDR), buf, len)) {
-			vireo_err("cannot write the ACPI tables into guest memory");
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	free(buf);
-	return ret;
-}
-
-int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns)
-{
-	vm_init_state(vm, cfg, start_ns);
 	if (load_kernel_file(vm) < 0 || check_initrd_file(vm) < 0 || check_sizes(vm) < 0 ||
 	    check_boot_fits(vm) < 0)
 		return -1;
-	if (create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0)
-		return -1;
-	if (platform_devices_init(vm) < 0 || virtio_devices_init(vm) < 0 ||
-	    write_firmware_tables(vm) < 0)
-		return -1;
-	return vcpus_create(vm);
+	return create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 || setup_boot(vm) < 0 ? -1 : 0;
 }
 
-bool vm_io_stuck(const struct vm *vm)
-{
-	for (unsigned i = 0; i < vm->nr_io; i++)
-		if (vm->io[i].stuck)
-			return true;
-	return false;
-}
-
-void vm_destroy(struct vm *vm)
+void vcpus_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -411,24 +345,15 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
-	virtio_devices_destroy(vm);
-	serial_destroy(&vm->serial);
-	if (vm->platform_ready) {
-		rtc_destroy(&vm->rtc);
-		i8042_destroy(&vm->i8042);
-	}
-	vm->platform_ready = false;
-	int fds[] = {vm->io_delay_eventfd, vm->stop_eventfd, vm->signal_fd,
-		     vm->stats_fd,	   vm->vm_fd,	     vm->kvm_fd};
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vcpus_destroy(vm);
+	int fds[] = {vm->stop_eventfd, vm->stats_fd, vm->vm_fd, vm->kvm_fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	if (vm->stats_json_file)
-		fclose(vm->stats_json_file);
-	vm->stats_json_file = NULL;
-	if (vm->proc_status_fd >= 0)
-		close(vm->proc_status_fd);
-	vm->proc_status_fd = -1;
 	sandbox_destroy(&vm->sandbox);
 	gmem_free(&vm->mem);
 	free(vm->kernel_file);

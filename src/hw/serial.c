@@ -3,7 +3,7 @@
  * serial.c -- 8250/16550A UART.
  *
  * Transmission is instantaneous: a byte written to THR goes to the console
- * output buffer (console.h: written on without ever blocking, dropped and
+ * output buffer (console_out.h: written on without ever blocking, dropped and
  * counted when a reader stops reading), so LSR always reports the
  * transmitter empty. Interrupts follow
  * the 16550 priority order (receive data, then THR empty); the line is only

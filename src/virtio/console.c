@@ -4,12 +4,12 @@
  * multiport: queue 0 receives (host -> guest), queue 1 transmits.
  *
  * Output is copied from the guest's buffers into a bounded console buffer
- * (console.h): written on without blocking, so a reader that stops reading
+ * (console_out.h): written on without blocking, so a reader that stops reading
  * costs dropped (and counted) bytes, never a stuck I/O thread. Input is
  * buffered by the main thread and handed to the I/O thread through an
  * eventfd, which moves it into whatever receive buffers the driver posted.
  */
-#include "vireo/console.h"
+#include "vireo/console_out.h"
 #include "vireo/iothread.h"
 #include "vireo/util.h"
 #include "vireo/virtio/devices.h"

@@ -11,7 +11,6 @@
 #include "vireo/virtio/virtio_pci.h"
 #include "vireo/iothread.h"
 #include "vireo/util.h"
-#include "vireo/vm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -653,26 +652,25 @@ static void add_virtio_caps(struct virtio_pci *vp)
 	       0xff, 4);
 }
 
-static int add_regions(struct virtio_pci *vp, struct vm *vm)
+static int add_regions(struct virtio_pci *vp, struct bus *mmio)
 {
 	snprintf(vp->region_name[0], sizeof(vp->region_name[0]), "%s", vp->name);
 	snprintf(vp->region_name[1], sizeof(vp->region_name[1]), "%s.notify", vp->name);
 	snprintf(vp->region_name[2], sizeof(vp->region_name[2]), "%s.msix", vp->name);
-	if (bus_register(&vm->mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], mmio_config, vp) <
-	    0)
+	if (bus_register(mmio, vp->bar, VPCI_NOTIFY_OFF, vp->region_name[0], mmio_config, vp) < 0)
 		return -1;
-	vp->notify_region = bus_register(&vm->mmio, vp->bar + VPCI_NOTIFY_OFF, 0x1000,
+	vp->notify_region = bus_register(mmio, vp->bar + VPCI_NOTIFY_OFF, 0x1000,
 					 vp->region_name[1], mmio_notify, vp);
 	if (vp->notify_region < 0 ||
-	    bus_register(&vm->mmio, vp->bar + VPCI_MSIX_TABLE_OFF, 0x1000, vp->region_name[2],
+	    bus_register(mmio, vp->bar + VPCI_MSIX_TABLE_OFF, 0x1000, vp->region_name[2],
 			 mmio_msix_table, vp) < 0 ||
-	    bus_register(&vm->mmio, vp->bar + VPCI_MSIX_PBA_OFF, 0x1000, vp->region_name[2],
+	    bus_register(mmio, vp->bar + VPCI_MSIX_PBA_OFF, 0x1000, vp->region_name[2],
 			 mmio_msix_pba, vp) < 0)
 		return -1;
 	return 0;
 }
 
-int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, bool ioeventfd,
+int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, struct iothread *io,
 		    const char *name)
 {
 	struct virtio_dev *d = &vp->vdev;
@@ -681,10 +679,10 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 	int slot;
 
 	snprintf(vp->name, sizeof(vp->name), "%s", name);
-	vp->vm_fd = vm->vm_fd;
-	vp->ioeventfd = ioeventfd && vm->vm_fd >= 0;
-	vp->event_idx = vm->active[OPT_EVENT_IDX];
-	d->mem = &vm->mem;
+	vp->vm_fd = host->vm_fd;
+	vp->ioeventfd = host->ioeventfd && host->vm_fd >= 0;
+	vp->event_idx = host->event_idx;
+	d->mem = host->mem;
 	d->io = io;
 	d->transport = vp;
 	d->raise_irq = raise_irq;
@@ -698,21 +696,21 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, b
 	vp->pci.opaque = vp;
 	vp->pci.cfg_write = pci_cfg_written;
 	vp->pci.cfg_read = pci_cfg_read;
-	vp->bar = pci_device_add_bar64(&vm->pci, &vp->pci, 0, VPCI_BAR_SIZE);
+	vp->bar = pci_device_add_bar64(host->pci, &vp->pci, 0, VPCI_BAR_SIZE);
 	if (!vp->bar) {
 		vireo_err("%s: no room for its BAR in the MMIO hole", vp->name);
 		return -1;
 	}
 	add_virtio_caps(vp);
-	if (msix_init(&vp->msix, &vp->pci, &vm->irq, vm->vm_fd, nvec, 0, VPCI_MSIX_TABLE_OFF,
+	if (msix_init(&vp->msix, &vp->pci, host->irq, host->vm_fd, nvec, 0, VPCI_MSIX_TABLE_OFF,
 		      VPCI_MSIX_PBA_OFF) < 0 ||
-	    add_regions(vp, vm) < 0)
+	    add_regions(vp, host->mmio) < 0)
 		return -1;
-	slot = pci_bus_add(&vm->pci, &vp->pci);
+	slot = pci_bus_add(host->pci, &vp->pci);
 	if (slot < 0)
 		return -1;
 	/* Without INTx (no resampling irqfd) the device still works with MSI-X. */
-	if (intx_init(&vp->intx, &vp->pci, vm->vm_fd, pci_intx_irq((unsigned)slot)) == 0 &&
+	if (intx_init(&vp->intx, &vp->pci, host->vm_fd, pci_intx_irq((unsigned)slot)) == 0 &&
 	    vp->intx.resamplefd >= 0 && iothread_add(io, vp->intx.resamplefd, intx_eoi, vp) < 0)
 		return -1;
 

@@ -17,7 +17,7 @@ FUZZ_NAMES := virtqueue
 FUZZ_SRCS_virtqueue := src/virtio/queue.c src/virtio/device.c src/core/gmem.c src/lib/util.c
 FUZZ_NAMES += blk
 FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/blk_req.c src/block/disk.c src/block/sync.c \
-	src/virtio/queue.c src/virtio/device.c src/io/iothread.c src/core/gmem.c src/lib/util.c
+	src/virtio/queue.c src/virtio/device.c src/core/iothread.c src/core/gmem.c src/lib/util.c
 
 FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_HDRS := $(wildcard include/vireo/*.h include/vireo/*/*.h)

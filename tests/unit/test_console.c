@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_console.c -- console_filter(): the Ctrl-A escape sequence on keyboard
+ * test_console.c -- term_filter(): the Ctrl-A escape sequence on keyboard
  * input; console_out: output that never blocks, whatever the reader does.
  */
 #include "unit.h"
 
-#include "vireo/console.h"
+#include "vireo/console_out.h"
+#include "vireo/term.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -20,19 +21,19 @@ struct filtered {
 	bool quit;
 };
 
-static void filter(struct console_input *c, const char *in, size_t len, struct filtered *f)
+static void filter(struct term_input *c, const char *in, size_t len, struct filtered *f)
 {
 	assert_true(len <= sizeof(f->buf));
 	memcpy(f->buf, in, len);
 	f->quit = true; /* must be overwritten */
-	f->n = console_filter(c, f->buf, len, &f->quit);
+	f->n = term_filter(c, f->buf, len, &f->quit);
 }
 
 #define FILTER(c, lit, f) filter((c), (lit), sizeof(lit) - 1, (f))
 
 static void test_plain_bytes_pass(void **state)
 {
-	struct console_input c = {0};
+	struct term_input c = {0};
 	struct filtered f;
 
 	(void)state;
@@ -47,7 +48,7 @@ static void test_plain_bytes_pass(void **state)
 
 static void test_ctrl_a_x_quits(void **state)
 {
-	struct console_input c = {0};
+	struct term_input c = {0};
 	struct filtered f;
 
 	(void)state;
@@ -64,7 +65,7 @@ static void test_ctrl_a_x_quits(void **state)
 
 static void test_ctrl_a_ctrl_a_sends_one(void **state)
 {
-	struct console_input c = {0};
+	struct term_input c = {0};
 	struct filtered f;
 
 	(void)state;
@@ -81,7 +82,7 @@ static void test_ctrl_a_ctrl_a_sends_one(void **state)
 
 static void test_ctrl_a_other_passes_both(void **state)
 {
-	struct console_input c = {0};
+	struct term_input c = {0};
 	struct filtered f;
 
 	(void)state;
@@ -94,7 +95,7 @@ static void test_ctrl_a_other_passes_both(void **state)
 
 static void test_escape_across_reads(void **state)
 {
-	struct console_input c = {0};
+	struct term_input c = {0};
 	struct filtered f;
 
 	(void)state;

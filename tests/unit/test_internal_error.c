@@ -7,7 +7,7 @@
  */
 #include "unit.h"
 
-#include "vireo/vm.h"
+#include "vireo/machine/machine.h"
 #include "vireo/x86/internal_error.h"
 
 #define RAM MIB(16)
@@ -259,6 +259,7 @@ static void test_describe_fits(void **state)
 /* Write the JSON report of a bare VM (no KVM) and return it (malloc'd). */
 static char *report_json(struct vm *vm)
 {
+	struct machine *m = container_of(vm, struct machine, vm);
 	char path[] = "/tmp/vireo-test-ierr-XXXXXX";
 	int fd = mkstemp(path);
 	size_t len;
@@ -268,7 +269,7 @@ static char *report_json(struct vm *vm)
 	close(fd);
 	vm->cfg.quiet = true;
 	vm->cfg.stats_json = path;
-	vm_report(vm);
+	machine_report(m);
 	text = read_file(path, &len);
 	unlink(path);
 	assert_non_null(text);
@@ -278,14 +279,16 @@ static char *report_json(struct vm *vm)
 	return text;
 }
 
+/* The core of a bare machine (no KVM); free() it (it is the machine's first member). */
 static struct vm *bare_vm(void)
 {
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct machine *m = calloc(1, sizeof(*m));
 	struct vm_config cfg = {0};
 
-	assert_non_null(vm);
-	vm_init_state(vm, &cfg, 0);
-	return vm;
+	assert_non_null(m);
+	machine_init_state(m, &cfg, 0);
+	_Static_assert(offsetof(struct machine, vm) == 0, "free(vm) frees the machine");
+	return &m->vm;
 }
 
 static void test_json(void **state)

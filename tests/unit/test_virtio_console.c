@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/console.h"
+#include "vireo/console_out.h"
 #include "vireo/iothread.h"
 #include "vireo/virtio/devices.h"
 

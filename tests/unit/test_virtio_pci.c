@@ -12,7 +12,7 @@
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
-#include "vireo/vm.h"
+#include "vireo/machine/machine.h"
 
 #include <time.h>
 
@@ -24,7 +24,7 @@
 #define QSIZE 16
 
 struct rig {
-	struct vm vm;
+	struct machine m;
 	struct fake_mem f;
 	struct virtio_pci *vp;
 	uint64_t bar;
@@ -66,7 +66,7 @@ static void blk_setup(struct rig *r)
 	close(fd);
 	snprintf(c.path, sizeof(c.path), "%s", r->disk);
 	setenv("VIREO_BLK_BACKEND", "io_uring", 1);
-	if (virtio_blk_create(&r->vp->vdev, &c, &r->vm.io[0], err, sizeof(err)) < 0) {
+	if (virtio_blk_create(&r->vp->vdev, &c, &r->m.io[0], err, sizeof(err)) < 0) {
 		unlink(r->disk);
 		fprintf(stderr, "# %s: skipping\n", err);
 		skip();
@@ -78,19 +78,20 @@ static struct rig *rig_new_opts(struct rig_opts o)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 	struct vm_config cfg = {.cpus = 1};
+	struct virtio_pci_host host;
 
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		cfg.want[i] = true;
 	cfg.want[OPT_EVENT_IDX] = !o.no_event_idx;
-	vm_init_state(&r->vm, &cfg, 0);
+	machine_init_state(&r->m, &cfg, 0);
 	fake_mem_init(&r->f, RAM);
-	r->vm.mem = r->f.m;
-	assert_int_equal(pci_bus_init(&r->vm.pci, &r->vm.pio), 0);
-	irq_routing_init(&r->vm.irq, -1);
-	assert_int_equal(iothread_init(&r->vm.io[0]), 0);
-	r->vm.nr_io = 1;
+	r->m.vm.mem = r->f.m;
+	assert_int_equal(pci_bus_init(&r->m.pci, &r->m.vm.pio), 0);
+	irq_routing_init(&r->m.vm.irq, -1);
+	assert_int_equal(iothread_init(&r->m.io[0]), 0);
+	r->m.nr_io = 1;
 	r->vp = calloc(1, sizeof(*r->vp));
-	r->vm.vdev[r->vm.nr_vdev++] = r->vp;
+	r->m.vdev[r->m.nr_vdev++] = r->vp;
 	if (o.kind == RIG_BLK_URING)
 		blk_setup(r);
 	else
@@ -99,11 +100,17 @@ static struct rig *rig_new_opts(struct rig_opts o)
 	r->real_activate = r->ops.activate;
 	r->ops.activate = count_activate;
 	r->vp->vdev.ops = &r->ops;
-	assert_int_equal(virtio_pci_init(r->vp, &r->vm, &r->vm.io[0], false,
+	host = (struct virtio_pci_host){.vm_fd = -1,
+					.mem = &r->m.vm.mem,
+					.mmio = &r->m.vm.mmio,
+					.pci = &r->m.pci,
+					.irq = &r->m.vm.irq,
+					.event_idx = r->m.vm.active[OPT_EVENT_IDX]};
+	assert_int_equal(virtio_pci_init(r->vp, &host, &r->m.io[0],
 					 o.kind == RIG_RNG ? "virtio-rng0" : "virtio-blk0"),
 			 0);
 	if (!o.io_later)
-		assert_int_equal(iothread_start(&r->vm.io[0]), 0);
+		assert_int_equal(iothread_start(&r->m.io[0]), 0);
 	r->bar = r->vp->bar;
 	return r;
 }
@@ -117,10 +124,10 @@ static void rig_free(struct rig *r)
 {
 	struct gmem none = {0};
 
-	virtio_devices_destroy(&r->vm);
-	r->vm.mem = none; /* the fake buffer is not vireo's to munmap */
+	virtio_devices_destroy(&r->m);
+	r->m.vm.mem = none; /* the fake buffer is not vireo's to munmap */
 	fake_mem_free(&r->f);
-	pthread_mutex_destroy(&r->vm.stop_lock);
+	pthread_mutex_destroy(&r->m.vm.stop_lock);
 	if (r->disk[0])
 		unlink(r->disk);
 	free(r);
@@ -151,21 +158,21 @@ static uint64_t rd(struct rig *r, unsigned off, unsigned len)
 {
 	uint64_t v = 0;
 
-	assert_true(bus_dispatch(&r->vm.mmio, r->bar + off, (uint8_t *)&v, len, false) >= 0);
+	assert_true(bus_dispatch(&r->m.vm.mmio, r->bar + off, (uint8_t *)&v, len, false) >= 0);
 	return v;
 }
 
 static void wr(struct rig *r, unsigned off, uint64_t v, unsigned len)
 {
-	assert_true(bus_dispatch(&r->vm.mmio, r->bar + off, (uint8_t *)&v, len, true) >= 0);
+	assert_true(bus_dispatch(&r->m.vm.mmio, r->bar + off, (uint8_t *)&v, len, true) >= 0);
 }
 
 static uint32_t cfg_rd(struct rig *r, unsigned reg, unsigned len)
 {
 	uint32_t a = 0x80000000u | 1u << 11 | (reg & 0xfc), v = 0;
 
-	bus_dispatch(&r->vm.pio, 0xcf8, (uint8_t *)&a, 4, true);
-	bus_dispatch(&r->vm.pio, 0xcfc + (reg & 3), (uint8_t *)&v, len, false);
+	bus_dispatch(&r->m.vm.pio, 0xcf8, (uint8_t *)&a, 4, true);
+	bus_dispatch(&r->m.vm.pio, 0xcfc + (reg & 3), (uint8_t *)&v, len, false);
 	return v;
 }
 
@@ -173,8 +180,8 @@ static void cfg_wr(struct rig *r, unsigned reg, uint32_t v, unsigned len)
 {
 	uint32_t a = 0x80000000u | 1u << 11 | (reg & 0xfc);
 
-	bus_dispatch(&r->vm.pio, 0xcf8, (uint8_t *)&a, 4, true);
-	bus_dispatch(&r->vm.pio, 0xcfc + (reg & 3), (uint8_t *)&v, len, true);
+	bus_dispatch(&r->m.vm.pio, 0xcf8, (uint8_t *)&a, 4, true);
+	bus_dispatch(&r->m.vm.pio, 0xcfc + (reg & 3), (uint8_t *)&v, len, true);
 }
 
 /* COMMAND as a driver sets it: memory decoding and bus mastering on. */
@@ -531,7 +538,7 @@ static void test_no_second_start_in_flight(void **state)
 	wr(r, 0x14, 0x0b, 1);
 	wr(r, 0x14, 0x0f, 1);
 	wr(r, VPCI_NOTIFY_OFF, 0, 2); /* a restarted queue would replay the ring */
-	assert_int_equal(iothread_start(&r->vm.io[0]), 0);
+	assert_int_equal(iothread_start(&r->m.io[0]), 0);
 	assert_true(wait_used(r, N_WRITES));
 	sleep_ms(100); /* room for replays, if any */
 	assert_int_equal(used_idx(r), N_WRITES);

@@ -81,15 +81,27 @@ struct virtio_pci {
 	uint32_t ioeventfd_len; /* the length KVM took them with (0: any) */
 };
 
-struct vm;
+struct gmem;
+struct irq_routing;
+
+/* What the transport needs of the machine it is put in, and nothing more. */
+struct virtio_pci_host {
+	int vm_fd;		 /* ioeventfds, irqfds, MSI routes; -1 without KVM (tests) */
+	struct gmem *mem;	 /* where the rings and buffers are */
+	struct bus *mmio;	 /* the BAR's regions */
+	struct pci_bus *pci;	 /* the function's slot and BAR */
+	struct irq_routing *irq; /* the MSI-X vectors' routes */
+	bool ioeventfd;		 /* doorbells as ioeventfds (if vm_fd allows) */
+	bool event_idx;		 /* offer VIRTIO_F_RING_EVENT_IDX */
+};
 
 /*
  * Put a virtio device on the PCI bus: config header, capabilities, BAR
  * regions on the MMIO bus, MSI-X, one kick eventfd per queue (an ioeventfd
- * when `ioeventfd`), watched by `io`. vdev->ops and vdev->priv must be set.
- * 0, or -1 with a message.
+ * when host->ioeventfd), watched by `io`. vdev->ops and vdev->priv must be
+ * set. 0, or -1 with a message.
  */
-int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, struct iothread *io, bool ioeventfd,
+int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, struct iothread *io,
 		    const char *name);
 void virtio_pci_destroy(struct virtio_pci *vp);
 

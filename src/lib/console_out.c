@@ -1,87 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/console.h"
+/*
+ * console_out.c -- console output that never blocks the VMM (console_out.h):
+ * a bounded buffer per console, flushed as far as the fd takes it.
+ */
+#include "vireo/console_out.h"
 #include "vireo/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
-
-/* The one terminal this process may have changed; see console.h. */
-static struct termios saved_termios;
-static volatile sig_atomic_t raw_active;
-
-void console_raw_end(void)
-{
-	if (raw_active) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios);
-		raw_active = 0;
-	}
-}
-
-static void restore_and_reraise(int sig)
-{
-	console_raw_end();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void console_raw_begin(void)
-{
-	static const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
-	struct termios raw;
-
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_termios) < 0)
-		return;
-	raw = saved_termios;
-	cfmakeraw(&raw);
-	raw.c_oflag |= OPOST | ONLCR; /* keep our own messages readable */
-	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) < 0)
-		return;
-	raw_active = 1;
-	atexit(console_raw_end);
-	for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
-		struct sigaction sa = {.sa_handler = restore_and_reraise, .sa_flags = SA_RESETHAND};
-
-		sigaction(fatal[i], &sa, NULL);
-	}
-}
-
-size_t console_filter(struct console_input *c, uint8_t *buf, size_t len, bool *quit)
-{
-	size_t out = 0;
-
-	*quit = false;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t b = buf[i];
-
-		if (c->escape_seen) {
-			c->escape_seen = false;
-			if (b == 'x' || b == 'X') {
-				*quit = true;
-				return out;
-			}
-			if (b != CONSOLE_ESCAPE)
-				buf[out++] = CONSOLE_ESCAPE; /* not a command: pass both on */
-			buf[out++] = b;
-		} else if (b == CONSOLE_ESCAPE) {
-			c->escape_seen = true;
-		} else {
-			buf[out++] = b;
-		}
-	}
-	return out;
-}
-
-/* ---- output ---- */
 
 /*
  * A non-blocking description of fd's pipe, FIFO or terminal, or -1. (A

@@ -5,15 +5,16 @@
  * It starts the vCPU threads, then waits in poll() for one of: a stop
  * request (eventfd written by vm_request_stop), a signal (signalfd), console
  * input for the UART, stdout becoming writable while console output waits
- * for it (console.h), or the --timeout deadline. To stop, it sets every
+ * for it (console_out.h), or the --timeout deadline. To stop, it sets every
  * vCPU's immediate_exit and sends SIGUSR1, so a thread about to enter
  * KVM_RUN returns at once and one inside it is interrupted: no lost wake-up.
  */
-#include "vireo/console.h"
+#include "vireo/console_out.h"
+#include "vireo/machine/machine.h"
+#include "vireo/term.h"
 #include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
 #include "vireo/util.h"
-#include "vireo/vm.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -27,8 +28,9 @@
 /* At exit, console output still buffered gets this long to go out, then is dropped. */
 #define CONSOLE_FINISH_NS 1000000000ull
 
-static int block_signals(struct vm *vm)
+static int block_signals(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	sigset_t set;
 
 	/* Blocked in every thread (they inherit the mask); the main thread
@@ -40,9 +42,9 @@ static int block_signals(struct vm *vm)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, SIGUSR1);
-	vm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	m->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->signal_fd < 0 || vm->stop_eventfd < 0) {
+	if (m->signal_fd < 0 || vm->stop_eventfd < 0) {
 		vireo_perror("signalfd/eventfd");
 		return -1;
 	}
@@ -51,64 +53,30 @@ static int block_signals(struct vm *vm)
 	return 0;
 }
 
-static int start_vcpus(struct vm *vm)
-{
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		int err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-
-		if (err) {
-			errno = err;
-			vireo_perror("cannot start vCPU %u thread", i);
-			vm_request_stop(vm, STOP_ERROR, 2, "thread creation failed");
-			return -1;
-		}
-		vm->vcpus[i].started = true;
-	}
-	return 0;
-}
-
-static void stop_vcpus(struct vm *vm)
-{
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-
-		if (!v->started)
-			continue;
-		/* Order matters: immediate_exit first, then the signal. */
-		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		pthread_kill(v->thread, SIGUSR1);
-	}
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->vcpus[i].started)
-			pthread_join(vm->vcpus[i].thread, NULL);
-		vm->vcpus[i].started = false;
-	}
-}
-
-static void on_signal(struct vm *vm)
+static void on_signal(struct machine *m)
 {
 	struct signalfd_siginfo si;
 	char detail[64];
 
-	if (read(vm->signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+	if (read(m->signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
 	snprintf(detail, sizeof(detail), "stopped by signal %s", strsignal((int)si.ssi_signo));
-	vm_request_stop(vm, STOP_SIGNAL, 128 + (int)si.ssi_signo, detail);
+	vm_request_stop(&m->vm, STOP_SIGNAL, 128 + (int)si.ssi_signo, detail);
 }
 
 /* Returns false once stdin is at end of file (then it is polled no more). */
 /* Room for console input: the virtio console takes stdin when there is one. */
-static size_t input_room(struct vm *vm)
+static size_t input_room(struct machine *m)
 {
-	if (vm->console_dev)
-		return virtio_console_room(&vm->console_dev->vdev);
-	return serial_rx_room(&vm->serial);
+	if (m->console_dev)
+		return virtio_console_room(&m->console_dev->vdev);
+	return serial_rx_room(&m->serial);
 }
 
-static bool on_console_input(struct vm *vm, struct console_input *ci, bool tty)
+static bool on_console_input(struct machine *m, struct term_input *ci, bool tty)
 {
 	uint8_t buf[256];
-	size_t room = input_room(vm);
+	size_t room = input_room(m);
 	ssize_t n;
 	bool quit = false;
 
@@ -120,13 +88,13 @@ static bool on_console_input(struct vm *vm, struct console_input *ci, bool tty)
 	if (n == 0)
 		return false;
 	if (tty)
-		n = (ssize_t)console_filter(ci, buf, (size_t)n, &quit);
-	if (vm->console_dev)
-		virtio_console_input(&vm->console_dev->vdev, buf, (size_t)n);
+		n = (ssize_t)term_filter(ci, buf, (size_t)n, &quit);
+	if (m->console_dev)
+		virtio_console_input(&m->console_dev->vdev, buf, (size_t)n);
 	else
-		serial_push_input(&vm->serial, buf, (size_t)n);
+		serial_push_input(&m->serial, buf, (size_t)n);
 	if (quit)
-		vm_request_stop(vm, STOP_CONSOLE_QUIT, 0, "quit from the console (Ctrl-A x)");
+		vm_request_stop(&m->vm, STOP_CONSOLE_QUIT, 0, "quit from the console (Ctrl-A x)");
 	return true;
 }
 
@@ -144,14 +112,14 @@ static int poll_timeout_ms(const struct vm *vm, uint64_t deadline)
 }
 
 /* The consoles' output buffers: COM1's, and the virtio console's if any. */
-static unsigned console_outs(struct vm *vm, struct console_out *out[2])
+static unsigned console_outs(struct machine *m, struct console_out *out[2])
 {
 	unsigned n = 0;
 
-	if (vm->serial.out_ready)
-		out[n++] = &vm->serial.out;
-	if (vm->console_dev && virtio_console_out(&vm->console_dev->vdev))
-		out[n++] = virtio_console_out(&vm->console_dev->vdev);
+	if (m->serial.out_ready)
+		out[n++] = &m->serial.out;
+	if (m->console_dev && virtio_console_out(&m->console_dev->vdev))
+		out[n++] = virtio_console_out(&m->console_dev->vdev);
 	return n;
 }
 
@@ -185,29 +153,30 @@ static void on_outputs(struct console_out *const *out, unsigned n, const struct 
 }
 
 /* At exit: what the consoles still hold, with one bounded wait for all of them. */
-static void finish_outputs(struct vm *vm)
+static void finish_outputs(struct machine *m)
 {
 	struct console_out *out[2];
-	unsigned n = console_outs(vm, out);
+	unsigned n = console_outs(m, out);
 	uint64_t deadline = now_ns() + CONSOLE_FINISH_NS;
 
 	for (unsigned i = 0; i < n; i++)
 		console_out_finish(out[i], deadline);
 }
 
-static void control_loop(struct vm *vm)
+static void control_loop(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	uint64_t deadline = now_ns() + (uint64_t)vm->cfg.timeout_s * 1000000000ull;
 	bool tty = isatty(STDIN_FILENO), stdin_open = true;
-	struct console_input ci = {0};
+	struct term_input ci = {0};
 	struct console_out *out[2];
-	unsigned nout = console_outs(vm, out);
+	unsigned nout = console_outs(m, out);
 
 	while (!atomic_load(&vm->stopping)) {
 		/* stdin is polled only while the UART can take what we read. */
-		bool want_input = stdin_open && input_room(vm) > 0;
+		bool want_input = stdin_open && input_room(m) > 0;
 		struct pollfd p[7] = {{vm->stop_eventfd, POLLIN, 0},
-				      {vm->signal_fd, POLLIN, 0},
+				      {m->signal_fd, POLLIN, 0},
 				      {want_input ? STDIN_FILENO : -1, POLLIN, 0}};
 		unsigned np = 3 + poll_outputs(out, nout, p + 3);
 		int timeout = poll_timeout_ms(vm, deadline);
@@ -219,9 +188,9 @@ static void control_loop(struct vm *vm)
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)
-			on_signal(vm);
+			on_signal(m);
 		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
-			stdin_open = on_console_input(vm, &ci, tty);
+			stdin_open = on_console_input(m, &ci, tty);
 		if (n > 0)
 			on_outputs(out, nout, p + 3);
 		if (vm->cfg.timeout_s && now_ns() >= deadline) {
@@ -244,35 +213,37 @@ static int iothread_sandbox(struct iothread *t, void *sandbox)
  * Set-up is over: open the report's files, then give up the file system,
  * privileges and (per thread, as each starts) most system calls.
  */
-static int enter_sandbox(struct vm *vm)
+static int enter_sandbox(struct machine *m)
 {
-	if (vm_report_open(vm) < 0 || sandbox_enter(&vm->sandbox) < 0)
+	if (machine_report_open(m) < 0 || sandbox_enter(&m->vm.sandbox) < 0)
 		return -1;
-	for (unsigned i = 0; i < vm->nr_io; i++) {
-		vm->io[i].setup = iothread_sandbox;
-		vm->io[i].setup_opaque = &vm->sandbox;
+	for (unsigned i = 0; i < m->nr_io; i++) {
+		m->io[i].setup = iothread_sandbox;
+		m->io[i].setup_opaque = &m->vm.sandbox;
 	}
 	return 0;
 }
 
-int vm_run(struct vm *vm)
+int machine_run(struct machine *m)
 {
-	if (block_signals(vm) < 0 || enter_sandbox(vm) < 0)
+	struct vm *vm = &m->vm;
+
+	if (block_signals(m) < 0 || enter_sandbox(m) < 0)
 		return 2;
 	/* Device work first, so no doorbell of a running vCPU goes unheard. */
-	for (unsigned i = 0; i < vm->nr_io; i++)
-		if (iothread_start(&vm->io[i]) < 0)
+	for (unsigned i = 0; i < m->nr_io; i++)
+		if (iothread_start(&m->io[i]) < 0)
 			return 2;
-	console_raw_begin();
+	term_raw_begin();
 	/* The main thread's filter last: the threads it starts must not inherit it. */
-	if (start_vcpus(vm) == 0 && sandbox_thread(&vm->sandbox, SANDBOX_MAIN, "main") == 0)
-		control_loop(vm);
+	if (vcpus_start(vm) == 0 && sandbox_thread(&vm->sandbox, SANDBOX_MAIN, "main") == 0)
+		control_loop(m);
 	else
 		vm_request_stop(vm, STOP_ERROR, 2, "sandbox or thread set-up failed");
-	stop_vcpus(vm);
-	for (unsigned i = 0; i < vm->nr_io; i++)
-		iothread_stop(&vm->io[i]);
-	finish_outputs(vm);
-	console_raw_end();
+	vcpus_stop(vm);
+	for (unsigned i = 0; i < m->nr_io; i++)
+		iothread_stop(&m->io[i]);
+	finish_outputs(m);
+	term_raw_end();
 	return vm->exit_status;
 }

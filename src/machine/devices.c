@@ -6,43 +6,55 @@
  * order disks, rng, console) runs on thread k mod N, so with as many threads
  * as devices each device has its own, as QEMU's iothread= gives.
  */
+#include "vireo/machine/machine.h"
 #include "vireo/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
-#include "vireo/vm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static struct virtio_pci *new_vdev(struct vm *vm)
+static struct virtio_pci *new_vdev(struct machine *m)
 {
 	struct virtio_pci *vp;
 
-	if (vm->nr_vdev == VM_MAX_VIRTIO) {
-		vireo_err("too many virtio devices (at most %d)", VM_MAX_VIRTIO);
+	if (m->nr_vdev == MACHINE_MAX_VIRTIO) {
+		vireo_err("too many virtio devices (at most %d)", MACHINE_MAX_VIRTIO);
 		return NULL;
 	}
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return NULL;
-	vp->vdev.io = &vm->io[vm->nr_vdev % vm->nr_io];
-	vp->vdev.mem = &vm->mem;
-	vm->vdev[vm->nr_vdev++] = vp;
+	vp->vdev.io = &m->io[m->nr_vdev % m->nr_io];
+	vp->vdev.mem = &m->vm.mem;
+	m->vdev[m->nr_vdev++] = vp;
 	return vp;
 }
 
-static int attach(struct vm *vm, struct virtio_pci *vp, const char *kind, unsigned index)
+static int attach(struct machine *m, struct virtio_pci *vp, const char *kind, unsigned index)
 {
+	struct vm *vm = &m->vm;
+	const struct virtio_pci_host host = {
+	    .vm_fd = vm->vm_fd,
+	    .mem = &vm->mem,
+	    .mmio = &vm->mmio,
+	    .pci = &m->pci,
+	    .irq = &vm->irq,
+	    .ioeventfd = vm->active[OPT_IOEVENTFD],
+	    .event_idx = vm->active[OPT_EVENT_IDX],
+	};
 	char name[32];
 
 	snprintf(name, sizeof(name), "virtio-%s%u", kind, index);
-	return virtio_pci_init(vp, vm, vp->vdev.io, vm->active[OPT_IOEVENTFD], name);
+	return virtio_pci_init(vp, &host, vp->vdev.io, name);
 }
 
-static int add_disks(struct vm *vm)
+static int add_disks(struct machine *m)
 {
+	struct vm *vm = &m->vm;
+
 	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
 		struct blk_disk_config dc;
 		struct virtio_pci *vp;
@@ -52,69 +64,70 @@ static int add_disks(struct vm *vm)
 			vireo_err("--disk %s: %s", vm->cfg.disks[i], err);
 			return -1;
 		}
-		vp = new_vdev(vm);
+		vp = new_vdev(m);
 		if (!vp)
 			return -1;
 		if (virtio_blk_create(&vp->vdev, &dc, vp->vdev.io, err, sizeof(err)) < 0) {
 			vireo_err("--disk %s: %s", vm->cfg.disks[i], err);
 			return -1;
 		}
-		if (attach(vm, vp, "blk", i) < 0)
+		if (attach(m, vp, "blk", i) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int iothreads_init(struct vm *vm)
+static int iothreads_init(struct machine *m)
 {
-	unsigned n = vm->cfg.iothreads ? vm->cfg.iothreads : 1;
+	unsigned n = m->vm.cfg.iothreads ? m->vm.cfg.iothreads : 1;
 
 	if (n > CONFIG_MAX_IOTHREADS)
 		n = CONFIG_MAX_IOTHREADS;
 	for (unsigned i = 0; i < n; i++) {
-		vm->nr_io++; /* counted even if it fails: destroy closes what it opened */
-		if (iothread_init(&vm->io[i]) < 0)
+		m->nr_io++; /* counted even if it fails: destroy closes what it opened */
+		if (iothread_init(&m->io[i]) < 0)
 			return -1;
-		snprintf(vm->io[i].name, sizeof(vm->io[i].name), "vireo-io%u", i);
+		snprintf(m->io[i].name, sizeof(m->io[i].name), "vireo-io%u", i);
 	}
 	return 0;
 }
 
-int virtio_devices_init(struct vm *vm)
+int virtio_devices_init(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	struct virtio_pci *vp;
 
-	if (pci_bus_init(&vm->pci, &vm->pio) < 0)
+	if (pci_bus_init(&m->pci, &vm->pio) < 0)
 		return -1;
 	irq_routing_init(&vm->irq, vm->vm_fd);
-	if (iothreads_init(vm) < 0)
+	if (iothreads_init(m) < 0)
 		return -1;
-	if (add_disks(vm) < 0)
+	if (add_disks(m) < 0)
 		return -1;
 	if (vm->cfg.rng) {
-		vp = new_vdev(vm);
+		vp = new_vdev(m);
 		if (!vp)
 			return -1;
 		virtio_rng_setup(&vp->vdev);
-		if (attach(vm, vp, "rng", 0) < 0)
+		if (attach(m, vp, "rng", 0) < 0)
 			return -1;
 	}
 	if (vm->cfg.virtio_console) {
-		vp = new_vdev(vm);
+		vp = new_vdev(m);
 		if (!vp || virtio_console_setup(&vp->vdev, STDOUT_FILENO) < 0 ||
-		    attach(vm, vp, "console", 0) < 0)
+		    attach(m, vp, "console", 0) < 0)
 			return -1;
-		vm->console_dev = vp;
+		m->console_dev = vp;
 	}
 	return 0;
 }
 
-void virtio_devices_destroy(struct vm *vm)
+void virtio_devices_destroy(struct machine *m)
 {
-	for (unsigned i = 0; i < vm->nr_io; i++)
-		iothread_stop(&vm->io[i]); /* no handler runs once these return */
-	for (unsigned i = 0; i < vm->nr_vdev; i++) {
-		struct virtio_pci *vp = vm->vdev[i];
+	for (unsigned i = 0; i < m->nr_io; i++)
+		iothread_stop(&m->io[i]); /* no handler runs once these return */
+	for (unsigned i = 0; i < m->nr_vdev; i++) {
+		struct virtio_pci *vp = m->vdev[i];
 		const struct virtio_device_ops *ops = vp->vdev.ops;
 
 		if (ops && ops->device_id == 2)
@@ -125,10 +138,10 @@ void virtio_devices_destroy(struct vm *vm)
 			virtio_pci_destroy(vp);
 		free(vp);
 	}
-	vm->nr_vdev = 0;
-	for (unsigned i = 0; i < vm->nr_io; i++)
-		iothread_destroy(&vm->io[i]);
-	vm->nr_io = 0;
-	irq_routing_destroy(&vm->irq);
-	pci_bus_destroy(&vm->pci);
+	m->nr_vdev = 0;
+	for (unsigned i = 0; i < m->nr_io; i++)
+		iothread_destroy(&m->io[i]);
+	m->nr_io = 0;
+	irq_routing_destroy(&m->vm.irq);
+	pci_bus_destroy(&m->pci);
 }

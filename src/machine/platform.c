@@ -5,9 +5,8 @@
  */
 #include "vireo/guest_abi.h"
 #include "vireo/hw/legacy.h"
-#include "vireo/hw/serial.h"
 #include "vireo/util.h"
-#include "vireo/vm.h"
+#include "vireo/machine/machine.h"
 
 #include <errno.h>
 #include <string.h>
@@ -21,8 +20,9 @@
  * is the classic avoidable exit: an ioeventfd lets KVM swallow them (the fd
  * merely counts), and the delay itself is what the guest wanted anyway.
  */
-static int io_delay_init(struct vm *vm)
+static int io_delay_init(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	struct kvm_ioeventfd io = {
 	    .addr = VIREO_PORT_IO_DELAY, .len = 1, .flags = KVM_IOEVENTFD_FLAG_PIO};
 	int region = bus_register(&vm->pio, VIREO_PORT_IO_DELAY, 1, "io-delay", sink_io, NULL);
@@ -40,7 +40,7 @@ static int io_delay_init(struct vm *vm)
 		vm->active[OPT_IOEVENTFD] = false;
 		return 0;
 	}
-	vm->io_delay_eventfd = io.fd;
+	m->io_delay_eventfd = io.fd;
 	vm->pio.region[region].kernel_eventfd = io.fd;
 	return 0;
 }
@@ -50,19 +50,20 @@ static void reset_through_i8042(void *vm)
 	vm_request_stop(vm, STOP_RESET, 0, "guest reset through the i8042");
 }
 
-int platform_devices_init(struct vm *vm)
+int platform_devices_init(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	struct bus *pio = &vm->pio;
 
-	if (serial_init(&vm->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm) < 0)
+	if (serial_init(&m->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm) < 0)
 		vireo_perror("serial console output");
-	rtc_init(&vm->rtc);
-	i8042_init(&vm->i8042, reset_through_i8042, vm);
-	vm->platform_ready = true;
-	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &vm->serial) < 0 ||
-	    bus_register(pio, RTC_PORT, 2, "rtc", rtc_io, &vm->rtc) < 0 ||
-	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, &vm->i8042) < 0 ||
-	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, &vm->i8042) < 0 ||
+	rtc_init(&m->rtc);
+	i8042_init(&m->i8042, reset_through_i8042, vm);
+	m->platform_ready = true;
+	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &m->serial) < 0 ||
+	    bus_register(pio, RTC_PORT, 2, "rtc", rtc_io, &m->rtc) < 0 ||
+	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, &m->i8042) < 0 ||
+	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, &m->i8042) < 0 ||
 	    bus_register(pio, VIREO_PORT_BOOT_TIMER, 4, "boot-timer", boot_timer_io, vm) < 0 ||
 	    bus_register(pio, VIREO_PORT_TEST, 4, "test", sink_io, NULL) < 0)
 		return -1;
@@ -71,5 +72,18 @@ int platform_devices_init(struct vm *vm)
 	if (vm->cfg.debug_exit &&
 	    bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit", debug_exit_io, vm) < 0)
 		return -1;
-	return io_delay_init(vm);
+	return io_delay_init(m);
+}
+
+void platform_devices_destroy(struct machine *m)
+{
+	serial_destroy(&m->serial);
+	if (m->platform_ready) {
+		rtc_destroy(&m->rtc);
+		i8042_destroy(&m->i8042);
+	}
+	m->platform_ready = false;
+	if (m->io_delay_eventfd >= 0)
+		close(m->io_delay_eventfd);
+	m->io_delay_eventfd = -1;
 }

@@ -4,11 +4,11 @@
  * the same numbers as JSON (schema in README.md). Everything is gathered
  * once, after the vCPU threads have been joined.
  */
+#include "vireo/machine/machine.h"
 #include "vireo/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
-#include "vireo/vm.h"
 #include "vireo/x86/acpi.h"
 
 #include <fcntl.h>
@@ -30,27 +30,27 @@ static const char *const stop_names[] = {
     [STOP_INTERNAL_ERROR] = "internal-error",
 };
 
-int vm_report_open(struct vm *vm)
+int machine_report_open(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	/* Re-read at exit with pread: procfs regenerates the text at offset 0. */
-	vm->proc_status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	m->proc_status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	if (!vm->cfg.stats_json)
 		return 0;
-	vm->stats_json_file = fopen(vm->cfg.stats_json, "we");
-	if (!vm->stats_json_file) {
+	m->stats_json_file = fopen(vm->cfg.stats_json, "we");
+	if (!m->stats_json_file) {
 		vireo_perror("--stats-json %s", vm->cfg.stats_json);
 		return -1;
 	}
 	return 0;
 }
 
-static uint64_t vm_rss_kib(const struct vm *vm)
+static uint64_t vm_rss_kib(const struct machine *m)
 {
 	char buf[4096];
 	const char *line;
 	uint64_t kib = 0;
-	ssize_t n =
-	    vm->proc_status_fd >= 0 ? pread(vm->proc_status_fd, buf, sizeof(buf) - 1, 0) : -1;
+	ssize_t n = m->proc_status_fd >= 0 ? pread(m->proc_status_fd, buf, sizeof(buf) - 1, 0) : -1;
 
 	if (n <= 0)
 		return 0;
@@ -74,10 +74,11 @@ static void read_kernel_counts(struct bus *b)
 }
 
 /* Gather what the report needs; vCPU threads must have stopped. */
-static void collect(struct vm *vm, struct vcpu_stats *total)
+static void collect(struct machine *m, struct vcpu_stats *total)
 {
+	struct vm *vm = &m->vm;
 	uint64_t guest_kib = gmem_resident_bytes(&vm->mem) >> 10;
-	uint64_t rss = vm_rss_kib(vm);
+	uint64_t rss = vm_rss_kib(m);
 
 	memset(total, 0, sizeof(*total));
 	memset(&vm->kvm_vcpu_stats, 0, sizeof(vm->kvm_vcpu_stats));
@@ -89,13 +90,14 @@ static void collect(struct vm *vm, struct vcpu_stats *total)
 	}
 	if (vm->stats_fd >= 0)
 		kvm_stats_read(vm->stats_fd, &vm->kvm_vm_stats);
-	vm->vmm_rss_kib = rss > guest_kib ? rss - guest_kib : 0;
+	m->vmm_rss_kib = rss > guest_kib ? rss - guest_kib : 0;
 	read_kernel_counts(&vm->pio);
 	read_kernel_counts(&vm->mmio);
 }
 
-static double first_insn_ms(const struct vm *vm)
+static double first_insn_ms(const struct machine *m)
 {
+	const struct vm *vm = &m->vm;
 	uint64_t t = atomic_load(&vm->first_insn_ns);
 
 	return t ? (double)(t - vm->start_ns) / 1e6 : -1.0;
@@ -127,38 +129,38 @@ static const char *device_backend(const struct virtio_pci *vp)
 	return vp->vdev.ops->device_id == 2 ? virtio_blk_backend_name(&vp->vdev) : "";
 }
 
-/* Which of vm->io[] runs device vp. */
-static unsigned iothread_of(const struct vm *vm, const struct virtio_pci *vp)
+/* Which of m->io[] runs device vp. */
+static unsigned iothread_of(const struct machine *m, const struct virtio_pci *vp)
 {
-	return (unsigned)(vp->vdev.io - vm->io);
+	return (unsigned)(vp->vdev.io - m->io);
 }
 
 /*
  * Per I/O thread: epoll wakeups, and calls back of a queue that used up its
  * budget (a busy queue sharing the thread with others).
  */
-static void table_iothreads(FILE *f, const struct vm *vm)
+static void table_iothreads(FILE *f, const struct machine *m)
 {
 	fprintf(f, "I/O threads:              %10s %10s  devices\n", "wakeups", "callbacks");
-	for (unsigned i = 0; i < vm->nr_io; i++) {
-		fprintf(f, "  %-23s %10" PRIu64 " %10" PRIu64 " ", vm->io[i].name,
-			vm->io[i].wakeups, vm->io[i].callbacks);
-		for (unsigned d = 0; d < vm->nr_vdev; d++)
-			if (iothread_of(vm, vm->vdev[d]) == i)
-				fprintf(f, " %s", vm->vdev[d]->name);
+	for (unsigned i = 0; i < m->nr_io; i++) {
+		fprintf(f, "  %-23s %10" PRIu64 " %10" PRIu64 " ", m->io[i].name, m->io[i].wakeups,
+			m->io[i].callbacks);
+		for (unsigned d = 0; d < m->nr_vdev; d++)
+			if (iothread_of(m, m->vdev[d]) == i)
+				fprintf(f, " %s", m->vdev[d]->name);
 		fprintf(f, "\n");
 	}
 }
 
-static void table_devices(FILE *f, const struct vm *vm)
+static void table_devices(FILE *f, const struct machine *m)
 {
-	if (!vm->nr_vdev)
+	if (!m->nr_vdev)
 		return;
-	table_iothreads(f, vm);
+	table_iothreads(f, m);
 	fprintf(f, "virtio devices, by queue: %10s %10s %10s %10s %9s %12s\n", "kicks", "requests",
 		"irqs", "irqs-saved", "malformed", "bytes");
-	for (unsigned i = 0; i < vm->nr_vdev; i++) {
-		const struct virtio_pci *vp = vm->vdev[i];
+	for (unsigned i = 0; i < m->nr_vdev; i++) {
+		const struct virtio_pci *vp = m->vdev[i];
 
 		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
 			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
@@ -187,9 +189,10 @@ static void table_sandbox(FILE *f, const struct sandbox *sb)
 		sb->cfg.chroot ? sb->cfg.chroot : "");
 }
 
-static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
+static void print_table(FILE *f, const struct machine *m, const struct vcpu_stats *t)
 {
-	double ms = first_insn_ms(vm);
+	const struct vm *vm = &m->vm;
+	double ms = first_insn_ms(m);
 
 	fprintf(f, "\nvireo: VM stopped: %s (exit status %d)\n", vm->stop_detail, vm->exit_status);
 	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB, %s",
@@ -231,9 +234,9 @@ static void print_table(FILE *f, const struct vm *vm, const struct vcpu_stats *t
 				kvm_stats_get(&vm->kvm_vcpu_stats, keys[i]));
 	}
 	fprintf(f, "serial (COM1): %" PRIu64 " bytes out, %" PRIu64 " dropped, %" PRIu64 " in\n",
-		vm->serial.tx_bytes, serial_tx_dropped(&vm->serial), vm->serial.rx_bytes);
-	table_devices(f, vm);
-	fprintf(f, "memory: VMM resident %" PRIu64 " KiB besides guest RAM\n", vm->vmm_rss_kib);
+		m->serial.tx_bytes, serial_tx_dropped(&m->serial), m->serial.rx_bytes);
+	table_devices(f, m);
+	fprintf(f, "memory: VMM resident %" PRIu64 " KiB besides guest RAM\n", m->vmm_rss_kib);
 	fprintf(f, "optimizations:");
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		fprintf(f, " %s%s", vm->active[i] ? "+" : "-", optimization_names[i]);
@@ -341,11 +344,11 @@ static void json_blk_stats(FILE *f, const struct virtio_dev *d)
 		b.io_errors, b.unaligned, b.no_slot, b.max_inflight);
 }
 
-static void json_devices(FILE *f, const struct vm *vm)
+static void json_devices(FILE *f, const struct machine *m)
 {
 	fprintf(f, "  \"devices\": {");
-	for (unsigned i = 0; i < vm->nr_vdev; i++) {
-		const struct virtio_pci *vp = vm->vdev[i];
+	for (unsigned i = 0; i < m->nr_vdev; i++) {
+		const struct virtio_pci *vp = m->vdev[i];
 
 		fprintf(f, "%s\n    ", i ? "," : "");
 		json_str(f, vp->name);
@@ -357,7 +360,7 @@ static void json_devices(FILE *f, const struct vm *vm)
 			", \"iothread\": %u, \"status\": %u, \"msix_raised\": %" PRIu64
 			", \"msix_held\": %" PRIu64 ", \"msix_route_updates\": %" PRIu64
 			", \"intx_irq\": %u, \"intx_raised\": %" PRIu64 ", \"queues\": [",
-			iothread_of(vm, vp), vp->vdev.status, vp->msix.raised, vp->msix.held,
+			iothread_of(m, vp), vp->vdev.status, vp->msix.raised, vp->msix.held,
 			vp->msix.route_updates, vp->intx.irq, vp->intx.raised);
 		for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++) {
 			const struct virtq_stats *st = &vp->vdev.vq[q].stats;
@@ -377,15 +380,15 @@ static void json_devices(FILE *f, const struct vm *vm)
 				virtio_console_tx_dropped(&vp->vdev));
 		fprintf(f, "}");
 	}
-	fprintf(f, "%s},\n", vm->nr_vdev ? "\n  " : "");
+	fprintf(f, "%s},\n", m->nr_vdev ? "\n  " : "");
 	fprintf(f, "  \"iothreads\": [");
-	for (unsigned i = 0; i < vm->nr_io; i++) {
+	for (unsigned i = 0; i < m->nr_io; i++) {
 		fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
-		json_str(f, vm->io[i].name);
+		json_str(f, m->io[i].name);
 		fprintf(f, ", \"wakeups\": %" PRIu64 ", \"callbacks\": %" PRIu64 "}",
-			vm->io[i].wakeups, vm->io[i].callbacks);
+			m->io[i].wakeups, m->io[i].callbacks);
 	}
-	fprintf(f, "%s],\n", vm->nr_io ? "\n  " : "");
+	fprintf(f, "%s],\n", m->nr_io ? "\n  " : "");
 }
 
 static void json_str_or_null(FILE *f, const char *s)
@@ -401,8 +404,9 @@ static void json_str_or_null(FILE *f, const char *s)
  * (RIP, KVM's data words) are hex strings: JSON readers hold numbers as
  * doubles, which would round a kernel address.
  */
-static void json_internal_error(FILE *f, const struct vm *vm)
+static void json_internal_error(FILE *f, const struct machine *m)
 {
+	const struct vm *vm = &m->vm;
 	const struct internal_error *e = &vm->internal_error;
 	char hex[INTERNAL_ERROR_HEX_LEN];
 
@@ -431,9 +435,10 @@ static void json_internal_error(FILE *f, const struct vm *vm)
 	fprintf(f, "]},\n");
 }
 
-static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
+static void write_json(FILE *f, const struct machine *m, const struct vcpu_stats *t)
 {
-	double ms = first_insn_ms(vm);
+	const struct vm *vm = &m->vm;
+	double ms = first_insn_ms(m);
 	bool first = true;
 
 	fprintf(f, "{\n  \"version\": 1,\n  \"exit_status\": %d,\n  \"stop_reason\": \"%s\",\n",
@@ -441,7 +446,7 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 	fprintf(f, "  \"stop_detail\": ");
 	json_str(f, vm->stop_detail);
 	fprintf(f, ",\n");
-	json_internal_error(f, vm);
+	json_internal_error(f, m);
 	fprintf(f, "  \"vcpus\": %u,\n  \"exits\": {", vm->nr_vcpus);
 	for (unsigned r = 0; r < STATS_MAX_EXIT_REASON; r++) {
 		if (!t->exits[r])
@@ -489,12 +494,12 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 	fprintf(f,
 		"\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
 		"},\n",
-		vm->cfg.mem_bytes >> 20, vm->vmm_rss_kib);
+		vm->cfg.mem_bytes >> 20, m->vmm_rss_kib);
 	fprintf(f,
 		"  \"serial\": {\"tx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
 		", \"rx_bytes\": %" PRIu64 "},\n",
-		vm->serial.tx_bytes, serial_tx_dropped(&vm->serial), vm->serial.rx_bytes);
-	json_devices(f, vm);
+		m->serial.tx_bytes, serial_tx_dropped(&m->serial), m->serial.rx_bytes);
+	json_devices(f, m);
 	json_sandbox(f, &vm->sandbox);
 	fprintf(f, "  \"cpuid_pv_features\": %u,\n  \"optimizations\": {", vm->pv_features);
 	for (unsigned i = 0; i < OPT_COUNT; i++)
@@ -503,23 +508,24 @@ static void write_json(FILE *f, const struct vm *vm, const struct vcpu_stats *t)
 	fprintf(f, "}\n}\n");
 }
 
-void vm_report(struct vm *vm)
+void machine_report(struct machine *m)
 {
+	struct vm *vm = &m->vm;
 	struct vcpu_stats total;
 
-	collect(vm, &total);
+	collect(m, &total);
 	if (!vm->cfg.quiet)
-		print_table(stderr, vm, &total);
+		print_table(stderr, m, &total);
 	/* Not opened early when vm_run() never ran (tests build a VM by hand);
 	 * never under the sandbox, which would trap the open. */
-	if (vm->cfg.stats_json && !vm->stats_json_file && !vm->sandbox.entered &&
-	    vm_report_open(vm) < 0)
+	if (vm->cfg.stats_json && !m->stats_json_file && !vm->sandbox.entered &&
+	    machine_report_open(m) < 0)
 		return;
-	if (vm->stats_json_file) {
-		FILE *f = vm->stats_json_file;
+	if (m->stats_json_file) {
+		FILE *f = m->stats_json_file;
 
-		vm->stats_json_file = NULL;
-		write_json(f, vm, &total);
+		m->stats_json_file = NULL;
+		write_json(f, m, &total);
 		if (fclose(f) != 0)
 			vireo_perror("--stats-json %s", vm->cfg.stats_json);
 	}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * machine.h -- the machine vireo builds from its command line: the core VM
+ * (vm.h) with the devices put on it. The one place that knows every device
+ * type; nothing below src/machine/ includes this.
+ *
+ *   machine_create()   the core VM, the platform devices, the PCI bus, the
+ *                      I/O threads and virtio devices, the boot tables, the
+ *                      vCPUs                                   (main thread)
+ *   machine_run()      the sandbox, the I/O and vCPU threads, the control
+ *                      loop (stdin, signals, timeout) until the VM stops
+ *   machine_report()   exit table on stderr, JSON with --stats-json
+ *   machine_destroy()  release everything; safe on a half-built machine
+ */
+#ifndef VIREO_MACHINE_H
+#define VIREO_MACHINE_H
+
+#include "vireo/config.h"
+#include "vireo/hw/i8042.h"
+#include "vireo/hw/rtc.h"
+#include "vireo/hw/serial.h"
+#include "vireo/iothread.h"
+#include "vireo/pci.h"
+#include "vireo/vm.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct virtio_pci;
+
+#define MACHINE_MAX_VIRTIO 12
+
+struct machine {
+	struct vm vm; /* the core: KVM, RAM, buses, vCPUs, stopping */
+
+	struct serial serial;
+	struct rtc rtc;
+	struct i8042 i8042;
+	bool platform_ready;  /* rtc and i8042 initialised (so destroy knows) */
+	int io_delay_eventfd; /* port 0x80 writes consumed in KVM */
+	struct pci_bus pci;
+	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */
+	struct iothread io[CONFIG_MAX_IOTHREADS];
+	unsigned nr_io; /* initialised ones (so destroy knows) */
+	struct virtio_pci *vdev[MACHINE_MAX_VIRTIO];
+	unsigned nr_vdev;
+	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */
+
+	int signal_fd; /* INT, TERM, HUP for the control loop */
+	/* The report's files, opened before the sandbox closes the file system. */
+	FILE *stats_json_file; /* --stats-json */
+	int proc_status_fd;    /* /proc/self/status, for vireo's own RSS */
+	uint64_t vmm_rss_kib;
+};
+
+/* The parts that need no kernel (tests build a machine around fake memory). */
+void machine_init_state(struct machine *m, const struct vm_config *cfg, uint64_t start_ns);
+
+/* Build the whole machine from cfg. 0, or -1 after printing one line. */
+int machine_create(struct machine *m, const struct vm_config *cfg, uint64_t start_ns);
+
+/* Run until the VM stops; returns the process exit status. */
+int machine_run(struct machine *m);
+
+/*
+ * Open what the report will need (the --stats-json file, /proc/self/status)
+ * while the file system is still open to vireo. 0, or -1 after one line.
+ */
+int machine_report_open(struct machine *m);
+
+/* Print/write the exit report as configured (after machine_run). */
+void machine_report(struct machine *m);
+
+void machine_destroy(struct machine *m);
+
+/*
+ * An I/O thread did not stop (stuck in a system call: a hung disk). Then
+ * nothing it may touch can be freed: the caller ends the process instead
+ * of calling machine_destroy().
+ */
+bool machine_io_stuck(const struct machine *m);
+
+/* platform.c: the legacy PC devices a guest expects at fixed ports. */
+int platform_devices_init(struct machine *m);
+void platform_devices_destroy(struct machine *m);
+
+/* devices.c: PCI bus, I/O threads and the virtio devices the config asks for. */
+int virtio_devices_init(struct machine *m);
+void virtio_devices_destroy(struct machine *m);
+
+#endif
