@@ -130,10 +130,8 @@ void virtio_devices_destroy(struct machine *m)
 		struct virtio_pci *vp = m->vdev[i];
 		const struct virtio_device_ops *ops = vp->vdev.ops;
 
-		if (ops && ops->device_id == 2)
-			virtio_blk_destroy(&vp->vdev);
-		else if (ops && ops->device_id == 3)
-			virtio_console_destroy(&vp->vdev);
+		if (ops && ops->destroy)
+			ops->destroy(&vp->vdev);
 		if (ops)
 			virtio_pci_destroy(vp);
 		free(vp);

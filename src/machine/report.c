@@ -6,8 +6,6 @@
  */
 #include "vireo/machine/machine.h"
 #include "vireo/util.h"
-#include "vireo/virtio/blk.h"
-#include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
 #include "vireo/x86/acpi.h"
 
@@ -124,9 +122,19 @@ static void table_bus(FILE *f, const struct bus *b, const uint64_t *counts,
 			stray->slot[i].addr, stray->slot[i].count);
 }
 
+/* The engine behind a device ("io_uring"), "" when it has none. */
 static const char *device_backend(const struct virtio_pci *vp)
 {
-	return vp->vdev.ops->device_id == 2 ? virtio_blk_backend_name(&vp->vdev) : "";
+	const struct virtio_device_ops *ops = vp->vdev.ops;
+
+	return ops->backend ? ops->backend(&vp->vdev) : "";
+}
+
+/* A device's own counters, in the device's words (its report hook). */
+static void device_report(const struct virtio_pci *vp, FILE *f, enum virtio_report_format fmt)
+{
+	if (vp->vdev.ops->report)
+		vp->vdev.ops->report(&vp->vdev, vp->name, f, fmt);
 }
 
 /* Which of m->io[] runs device vp. */
@@ -172,9 +180,7 @@ static void table_devices(FILE *f, const struct machine *m)
 				st->requests, st->interrupts, st->suppressed, st->malformed,
 				st->bytes);
 		}
-		if (vp->vdev.ops->device_id == 3)
-			fprintf(f, "  %-16s tx_dropped %" PRIu64 " bytes\n", vp->name,
-				virtio_console_tx_dropped(&vp->vdev));
+		device_report(vp, f, VIRTIO_REPORT_TABLE);
 	}
 }
 
@@ -328,22 +334,6 @@ static void json_kvm(FILE *f, const struct kvm_stat_set *s)
 	fprintf(f, "\n  }");
 }
 
-/* virtio-blk's own counters: what the requests were and how they ended. */
-static void json_blk_stats(FILE *f, const struct virtio_dev *d)
-{
-	struct virtio_blk_stats b;
-
-	virtio_blk_get_stats(d, &b);
-	fprintf(f,
-		", \"blk\": {\"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
-		", \"discards\": %" PRIu64 ", \"write_zeroes\": %" PRIu64 ", \"get_ids\": %" PRIu64
-		", \"unsupported\": %" PRIu64 ", \"io_errors\": %" PRIu64
-		", \"unaligned\": %" PRIu64 ", \"no_slot\": %" PRIu64 ", \"max_inflight\": %" PRIu64
-		"}",
-		b.reads, b.writes, b.flushes, b.discards, b.write_zeroes, b.get_ids, b.unsupported,
-		b.io_errors, b.unaligned, b.no_slot, b.max_inflight);
-}
-
 static void json_devices(FILE *f, const struct machine *m)
 {
 	fprintf(f, "  \"devices\": {");
@@ -373,11 +363,7 @@ static void json_devices(FILE *f, const struct machine *m)
 				st->suppressed, st->malformed, st->bytes);
 		}
 		fprintf(f, "]");
-		if (vp->vdev.ops->device_id == 2)
-			json_blk_stats(f, &vp->vdev);
-		if (vp->vdev.ops->device_id == 3)
-			fprintf(f, ", \"console\": {\"tx_dropped\": %" PRIu64 "}",
-				virtio_console_tx_dropped(&vp->vdev));
+		device_report(vp, f, VIRTIO_REPORT_JSON);
 		fprintf(f, "}");
 	}
 	fprintf(f, "%s},\n", m->nr_vdev ? "\n  " : "");

@@ -29,6 +29,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,26 @@ static void blk_reset(struct virtio_dev *d)
 	pool_reset(b);
 }
 
+/* The exit report: what the requests were and how they ended (JSON only). */
+static void blk_report(const struct virtio_dev *d, const char *name, FILE *f,
+		       enum virtio_report_format fmt)
+{
+	struct virtio_blk_stats b;
+
+	(void)name;
+	if (fmt != VIRTIO_REPORT_JSON)
+		return;
+	virtio_blk_get_stats(d, &b);
+	fprintf(f,
+		", \"blk\": {\"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
+		", \"discards\": %" PRIu64 ", \"write_zeroes\": %" PRIu64 ", \"get_ids\": %" PRIu64
+		", \"unsupported\": %" PRIu64 ", \"io_errors\": %" PRIu64
+		", \"unaligned\": %" PRIu64 ", \"no_slot\": %" PRIu64 ", \"max_inflight\": %" PRIu64
+		"}",
+		b.reads, b.writes, b.flushes, b.discards, b.write_zeroes, b.get_ids, b.unsupported,
+		b.io_errors, b.unaligned, b.no_slot, b.max_inflight);
+}
+
 #define BLK_FEATURES                                                                               \
 	((1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |                        \
 	 (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |                          \
@@ -403,6 +424,8 @@ static void blk_reset(struct virtio_dev *d)
 		.queue_max_size = BLK_QUEUE_SIZE, .config_size = sizeof(struct virtio_blk_config), \
 		.config_read = blk_config_read, .config_write = blk_config_write,                  \
 		.activate = blk_activate, .queue_notify = blk_queue_notify, .reset = blk_reset,    \
+		.backend = virtio_blk_backend_name, .report = blk_report,                          \
+		.destroy = virtio_blk_destroy,                                                     \
 	}
 
 static const struct virtio_device_ops blk_ops_rw = BLK_OPS(BLK_FEATURES);

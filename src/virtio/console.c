@@ -14,6 +14,7 @@
 #include "vireo/util.h"
 #include "vireo/virtio/devices.h"
 
+#include <inttypes.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,15 +122,29 @@ static void console_reset(struct virtio_dev *d)
 	(void)d; /* buffered input is kept for the next driver */
 }
 
+/* The exit report: output that never reached the host (see console_out.h). */
+static void console_report(const struct virtio_dev *d, const char *name, FILE *f,
+			   enum virtio_report_format fmt)
+{
+	if (fmt == VIRTIO_REPORT_TABLE)
+		fprintf(f, "  %-16s tx_dropped %" PRIu64 " bytes\n", name,
+			virtio_console_tx_dropped(d));
+	else
+		fprintf(f, ", \"console\": {\"tx_dropped\": %" PRIu64 "}",
+			virtio_console_tx_dropped(d));
+}
+
 static const struct virtio_device_ops console_ops = {
     .name = "console",
-    .device_id = 3,
+    .device_id = VIRTIO_ID_CONSOLE,
     .num_queues = 2,
     .queue_max_size = 256,
     .config_size = sizeof(struct virtio_console_config),
     .config_read = console_config_read,
     .queue_notify = console_notify,
     .reset = console_reset,
+    .report = console_report,
+    .destroy = virtio_console_destroy,
 };
 
 int virtio_console_setup(struct virtio_dev *d, int out_fd)

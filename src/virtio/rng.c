@@ -39,7 +39,7 @@ static bool rng_notify(struct virtio_dev *d, unsigned q)
 
 static const struct virtio_device_ops rng_ops = {
     .name = "rng",
-    .device_id = 4,
+    .device_id = VIRTIO_ID_RNG,
     .num_queues = 1,
     .queue_max_size = 256,
     .queue_notify = rng_notify,

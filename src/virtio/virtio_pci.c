@@ -73,9 +73,9 @@ static uint64_t offered_features(const struct virtio_pci *vp)
 static uint32_t class_of(uint16_t device_id)
 {
 	switch (device_id) {
-	case 2:
+	case VIRTIO_ID_BLOCK:
 		return 0x018000; /* mass storage, other */
-	case 3:
+	case VIRTIO_ID_CONSOLE:
 		return 0x078000; /* communication, other */
 	default:
 		return 0xff0000; /* unclassified */

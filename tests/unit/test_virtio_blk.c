@@ -1032,7 +1032,7 @@ static void test_config_space(void **state)
 	assert_substr(msg, "last 100 bytes");
 
 	assert_string_equal(d->ops->name, "blk");
-	assert_int_equal(d->ops->device_id, 2);
+	assert_int_equal(d->ops->device_id, VIRTIO_ID_BLOCK);
 	assert_int_equal(d->ops->num_queues, 1);
 	assert_int_equal(d->ops->queue_max_size, 256);
 	assert_int_equal(d->ops->config_size, 72);

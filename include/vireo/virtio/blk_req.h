@@ -17,8 +17,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define VIRTIO_ID_BLOCK 2
-
 /* Feature bits (virtio 1.2, 5.2.3). */
 #define VIRTIO_BLK_F_SIZE_MAX	  1
 #define VIRTIO_BLK_F_SEG_MAX	  2

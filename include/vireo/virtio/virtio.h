@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,12 +36,23 @@
 
 #define VIRTIO_MAX_QUEUES 8
 
+/* Device IDs (virtio 1.2, 5). */
+#define VIRTIO_ID_BLOCK	  2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG	  4
+
 struct virtio_dev;
 struct iothread;
 
+/* What an exit report asks a device for (report hook). */
+enum virtio_report_format {
+	VIRTIO_REPORT_TABLE, /* lines of the table on stderr, after the device's queues */
+	VIRTIO_REPORT_JSON,  /* members of the device's JSON object: `, "key": value` */
+};
+
 struct virtio_device_ops {
 	const char *name;   /* "blk", "rng", "console": for stats and messages */
-	uint16_t device_id; /* virtio device ID: 2 blk, 3 console, 4 rng */
+	uint16_t device_id; /* VIRTIO_ID_* */
 	uint64_t features;  /* device-specific features offered */
 	unsigned num_queues;
 	uint16_t queue_max_size;
@@ -58,6 +70,15 @@ struct virtio_device_ops {
 	bool (*queue_notify)(struct virtio_dev *d, unsigned q);
 	/* Device reset: I/O has been quiesced; drop all queue and request state. */
 	void (*reset)(struct virtio_dev *d);
+
+	/* Optional hooks of the machine that owns the device (none takes the lock). */
+	/* The engine behind the device, for the report ("io_uring"); NULL: none. */
+	const char *(*backend)(const struct virtio_dev *d);
+	/* The device's own counters in the exit report, in fmt, named after `name`. */
+	void (*report)(const struct virtio_dev *d, const char *name, FILE *f,
+		       enum virtio_report_format fmt);
+	/* Stopping, after the I/O threads: release what the device's create took. */
+	void (*destroy)(struct virtio_dev *d);
 };
 
 struct virtio_dev {
