@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vcpu.c -- creating vCPUs and running them.
+ * vcpu.c -- creating vCPUs and running them (what an x86 vCPU looks like
+ * at its first KVM_RUN is arch/x86/vcpu_setup.c's).
  *
  * Each vCPU has its own thread looping on KVM_RUN. Only the few exits that
  * KVM cannot handle in the kernel arrive here; each is counted by reason and
@@ -11,7 +12,7 @@
 #include "vireo/kvm.h"
 #include "vireo/util.h"
 #include "vireo/vm.h"
-#include "vireo/x86/cpu.h"
+#include "vireo/x86/vcpu_setup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -21,164 +22,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#define APIC_LVT0	 0x350
-#define APIC_LVT1	 0x360
-#define APIC_MODE_NMI	 0x4
-#define APIC_MODE_EXTINT 0x7
-
-static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
-{
-	for (unsigned n = 128; n <= 4096; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-
-		if (!c)
-			return NULL;
-		c->nent = n;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-			return c;
-		free(c);
-		if (errno != E2BIG)
-			break;
-	}
-	vireo_perror("KVM_GET_SUPPORTED_CPUID");
-	return NULL;
-}
-
-/* The PV feature bits each optimization switch controls. */
-static uint32_t wanted_pv_features(const struct vm *vm)
-{
-	static const struct {
-		enum optimization opt;
-		uint32_t bits;
-	} map[] = {
-	    {OPT_KVMCLOCK, PVF_CLOCKSOURCE | PVF_CLOCKSOURCE2 | PVF_CLOCKSOURCE_STABLE},
-	    {OPT_NOP_IO_DELAY, PVF_NOP_IO_DELAY},
-	    {OPT_ASYNC_PF, PVF_ASYNC_PF | PVF_ASYNC_PF_VMEXIT | PVF_ASYNC_PF_INT},
-	    {OPT_STEAL_TIME, PVF_STEAL_TIME},
-	    {OPT_PV_EOI, PVF_PV_EOI},
-	    {OPT_PV_UNHALT, PVF_PV_UNHALT},
-	    {OPT_PV_TLB_FLUSH, PVF_PV_TLB_FLUSH},
-	    {OPT_PV_SEND_IPI, PVF_PV_SEND_IPI},
-	    {OPT_PV_SCHED_YIELD, PVF_PV_SCHED_YIELD},
-	    {OPT_POLL_CONTROL, PVF_POLL_CONTROL},
-	};
-	uint32_t want = PVF_MSI_EXT_DEST_ID; /* a capability, not an optimization */
-
-	for (unsigned i = 0; i < ARRAY_SIZE(map); i++)
-		if (vm->active[map[i].opt])
-			want |= map[i].bits;
-	return want;
-}
-
-/* Record which CPUID-borne optimizations the guest is really offered. */
-static void note_active_cpuid_features(struct vm *vm, const struct kvm_cpuid2 *host)
-{
-	struct kvm_cpuid_entry2 *leaf1 =
-	    cpuid_find((struct kvm_cpuid_entry2 *)host->entries, host->nent, 1, 0);
-	bool host_x2apic = leaf1 && (leaf1->ecx & (1u << 21));
-
-	vm->active[OPT_X2APIC] = vm->active[OPT_X2APIC] && host_x2apic;
-	vm->active[OPT_TSC_DEADLINE] =
-	    vm->active[OPT_TSC_DEADLINE] && kvm_cap(vm->kvm_fd, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-}
-
-static void note_active_pv_features(struct vm *vm, uint32_t offered)
-{
-	vm->pv_features = offered;
-	vm->active[OPT_KVMCLOCK] = offered & PVF_CLOCKSOURCE2;
-	vm->active[OPT_NOP_IO_DELAY] = offered & PVF_NOP_IO_DELAY;
-	vm->active[OPT_ASYNC_PF] = offered & PVF_ASYNC_PF;
-	vm->active[OPT_STEAL_TIME] = offered & PVF_STEAL_TIME;
-	vm->active[OPT_PV_EOI] = offered & PVF_PV_EOI;
-	vm->active[OPT_PV_UNHALT] = offered & PVF_PV_UNHALT;
-	vm->active[OPT_PV_TLB_FLUSH] = offered & PVF_PV_TLB_FLUSH;
-	vm->active[OPT_PV_SEND_IPI] = offered & PVF_PV_SEND_IPI;
-	vm->active[OPT_PV_SCHED_YIELD] = offered & PVF_PV_SCHED_YIELD;
-	vm->active[OPT_POLL_CONTROL] = offered & PVF_POLL_CONTROL;
-}
-
-static int set_cpuid(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *host)
-{
-	size_t size = sizeof(*host) + host->nent * sizeof(host->entries[0]);
-	struct kvm_cpuid2 *c = malloc(size);
-	struct cpuid_config cfg = {.ncpus = vm->cfg.cpus,
-				   .pv_features = wanted_pv_features(vm),
-				   .x2apic = vm->active[OPT_X2APIC],
-				   .tsc_deadline = vm->active[OPT_TSC_DEADLINE]};
-	uint32_t offered;
-	int r;
-
-	if (!c)
-		return -1;
-	memcpy(c, host, size);
-	offered = cpuid_fixup(c->entries, c->nent, v->id, &cfg);
-	r = ioctl(v->fd, KVM_SET_CPUID2, c);
-	free(c);
-	if (r < 0) {
-		vireo_perror("vCPU %u: KVM_SET_CPUID2", v->id);
-		return -1;
-	}
-	if (v->id == 0)
-		note_active_pv_features(vm, offered);
-	return 0;
-}
-
-static void set_boot_msrs(struct vcpu *v)
-{
-	struct boot_msr list[16];
-	unsigned n = boot_msrs(list, ARRAY_SIZE(list));
-
-	/*
-	 * One at a time, best effort: an MSR this KVM does not know keeps its
-	 * reset value, which for every MSR here is a valid (if slower) state.
-	 */
-	for (unsigned i = 0; i < n; i++) {
-		struct {
-			struct kvm_msrs hdr;
-			struct kvm_msr_entry e;
-		} m = {.hdr.nmsrs = 1, .e = {.index = list[i].index, .data = list[i].value}};
-
-		(void)ioctl(v->fd, KVM_SET_MSRS, &m);
-	}
-}
-
-static void set_lvt_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode)
-{
-	uint32_t v;
-
-	memcpy(&v, &l->regs[reg], sizeof(v));
-	v = (v & ~0x700u) | mode << 8;
-	memcpy(&l->regs[reg], &v, sizeof(v));
-}
-
-/* LINT0 = ExtINT (the 8259 PIC), LINT1 = NMI, as a PC BIOS leaves them. */
-static int set_lapic_lints(struct vcpu *v)
-{
-	struct kvm_lapic_state l;
-
-	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
-		return -1;
-	set_lvt_mode(&l, APIC_LVT0, APIC_MODE_EXTINT);
-	set_lvt_mode(&l, APIC_LVT1, APIC_MODE_NMI);
-	return ioctl(v->fd, KVM_SET_LAPIC, &l);
-}
-
-static int set_boot_registers(struct vm *vm, struct vcpu *v)
-{
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
-
-	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
-		return -1;
-	boot_regs(&vm->kernel, &regs, &sregs);
-	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-		return -1;
-	return 0;
-}
-
 static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *host)
 {
-	struct kvm_fpu fpu;
+	const struct x86_vcpu_config cfg = {
+	    .ncpus = vm->cfg.cpus, .active = vm->active, .kernel = &vm->kernel};
+	uint32_t offered;
 
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
 	if (v->fd < 0) {
@@ -191,18 +39,12 @@ static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *h
 		vireo_perror("vCPU %u: mmap kvm_run", v->id);
 		return -1;
 	}
-	/* CPUID first: KVM derives MSR and LAPIC behaviour from it. */
-	if (set_cpuid(vm, v, host) < 0)
+	if (x86_vcpu_setup(v->fd, v->id, host, &cfg, &offered) < 0)
 		return -1;
-	set_boot_msrs(v);
-	boot_fpu(&fpu);
-	if (set_lapic_lints(v) < 0 || ioctl(v->fd, KVM_SET_FPU, &fpu) < 0) {
-		vireo_perror("vCPU %u: LAPIC/FPU set-up", v->id);
-		return -1;
-	}
-	if (v->id == 0 && set_boot_registers(vm, v) < 0) {
-		vireo_perror("vCPU 0: boot registers");
-		return -1;
+	if (v->id == 0) {
+		/* What the BSP is offered is what every vCPU is: the report's truth. */
+		vm->pv_features = offered;
+		x86_note_pv_features(vm->active, offered);
 	}
 	if (vm->stats_fd >= 0)
 		v->stats_fd = ioctl(v->fd, KVM_GET_STATS_FD, 0);
@@ -211,12 +53,12 @@ static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *h
 
 int vcpus_create(struct vm *vm)
 {
-	struct kvm_cpuid2 *host = supported_cpuid(vm->kvm_fd);
+	struct kvm_cpuid2 *host = x86_supported_cpuid(vm->kvm_fd);
 	int rc = 0;
 
 	if (!host)
 		return -1;
-	note_active_cpuid_features(vm, host);
+	x86_note_cpuid_features(vm->active, vm->kvm_fd, host);
 	vm->vcpus = calloc(vm->cfg.cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		free(host);

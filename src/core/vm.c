@@ -10,7 +10,7 @@
 #include "vireo/util.h"
 #include "vireo/vm.h"
 #include "vireo/x86/acpi.h"
-#include "vireo/x86/cpu.h"
+#include "vireo/x86/regs.h"
 #include "vireo/x86/layout.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include "vireo/machine/machine.h"
 #include "vireo/util.h"
 #include "vireo/x86/acpi.h"
-#include "vireo/x86/cpu.h"
+#include "vireo/x86/mptable.h"
 #include "vireo/x86/layout.h"
 
 #include <stdlib.h>

@@ -91,9 +91,6 @@ int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t si
 int boot_write_info(const struct kernel_image *k, struct gmem *m, const struct boot_info *bi,
 		    char *err, size_t errlen);
 
-/* The GDT and identity page tables both entry paths rely on. */
-int boot_write_gdt_and_page_tables(struct gmem *m);
-
 /* Offsets of boot_params fields used by the loader and its tests. */
 #define BP_ACPI_RSDP_ADDR    0x070 /* u64, read by Linux 5.0 and later */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0

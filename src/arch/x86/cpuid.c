@@ -11,7 +11,7 @@
  * correct table.
  */
 #include "vireo/util.h"
-#include "vireo/x86/cpu.h"
+#include "vireo/x86/cpuid.h"
 
 #define CPUID_1_ECX_X2APIC	 (1u << 21)
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)

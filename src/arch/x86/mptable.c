@@ -14,7 +14,7 @@
  * as SeaBIOS does, so the pin is not also described as an edge ISA IRQ.
  */
 #include "vireo/util.h"
-#include "vireo/x86/cpu.h"
+#include "vireo/x86/mptable.h"
 #include "vireo/x86/layout.h"
 
 #include <string.h>

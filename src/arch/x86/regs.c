@@ -6,7 +6,7 @@
  * memory: a guest that reloads a selector must get what it already had.
  */
 #include "vireo/util.h"
-#include "vireo/x86/cpu.h"
+#include "vireo/x86/regs.h"
 #include "vireo/x86/layout.h"
 
 #include <string.h>
