@@ -85,8 +85,7 @@ struct vm {
 	struct irq_routing irq;
 
 	/* Time line, monotonic ns. */
-	uint64_t start_ns;		/* process start (main) */
-	_Atomic uint64_t first_insn_ns; /* first write to the boot-timer port; 0 before */
+	uint64_t start_ns; /* process start (main) */
 
 	/* Stopping: the first vm_request_stop() wins and wakes the main loop. */
 	pthread_mutex_t stop_lock;

@@ -9,6 +9,7 @@
 #include "vireo/machine/machine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -45,6 +46,15 @@ static int io_delay_init(struct machine *m)
 	return 0;
 }
 
+/* The guest's exit status, through the debug-exit port (--debug-exit). */
+static void debug_exit_stop(void *vm, unsigned code)
+{
+	char detail[64];
+
+	snprintf(detail, sizeof(detail), "guest wrote %u to the debug-exit port", code);
+	vm_request_stop(vm, STOP_DEBUG_EXIT, (int)((code << 1) | 1), detail);
+}
+
 static void reset_through_i8042(void *vm)
 {
 	vm_request_stop(vm, STOP_RESET, 0, "guest reset through the i8042");
@@ -60,17 +70,19 @@ int platform_devices_init(struct machine *m)
 	rtc_init(&m->rtc);
 	i8042_init(&m->i8042, reset_through_i8042, vm);
 	m->platform_ready = true;
+	m->debug_exit = (struct debug_exit){.exit = debug_exit_stop, .opaque = vm};
 	if (bus_register(pio, VIREO_PORT_COM1, 8, "serial", serial_io, &m->serial) < 0 ||
 	    bus_register(pio, RTC_PORT, 2, "rtc", rtc_io, &m->rtc) < 0 ||
 	    bus_register(pio, I8042_DATA_PORT, 1, "i8042", i8042_data_io, &m->i8042) < 0 ||
 	    bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_io, &m->i8042) < 0 ||
-	    bus_register(pio, VIREO_PORT_BOOT_TIMER, 4, "boot-timer", boot_timer_io, vm) < 0 ||
+	    bus_register(pio, VIREO_PORT_BOOT_TIMER, 4, "boot-timer", boot_timer_io,
+			 &m->boot_timer) < 0 ||
 	    bus_register(pio, VIREO_PORT_TEST, 4, "test", sink_io, NULL) < 0)
 		return -1;
 	/* Opt-in, as QEMU's isa-debug-exit: it hands the guest vireo's exit
 	 * status, and (C << 1) | 1 can read as one of vireo's own. */
-	if (vm->cfg.debug_exit &&
-	    bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit", debug_exit_io, vm) < 0)
+	if (vm->cfg.debug_exit && bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit",
+					       debug_exit_io, &m->debug_exit) < 0)
 		return -1;
 	return io_delay_init(m);
 }

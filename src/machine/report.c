@@ -96,7 +96,7 @@ static void collect(struct machine *m, struct vcpu_stats *total)
 static double first_insn_ms(const struct machine *m)
 {
 	const struct vm *vm = &m->vm;
-	uint64_t t = atomic_load(&vm->first_insn_ns);
+	uint64_t t = atomic_load(&m->boot_timer.first_write_ns);
 
 	return t ? (double)(t - vm->start_ns) / 1e6 : -1.0;
 }

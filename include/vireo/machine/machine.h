@@ -17,6 +17,7 @@
 
 #include "vireo/config.h"
 #include "vireo/hw/i8042.h"
+#include "vireo/hw/legacy.h"
 #include "vireo/hw/rtc.h"
 #include "vireo/hw/serial.h"
 #include "vireo/iothread.h"
@@ -39,6 +40,8 @@ struct machine {
 	struct i8042 i8042;
 	bool platform_ready;  /* rtc and i8042 initialised (so destroy knows) */
 	int io_delay_eventfd; /* port 0x80 writes consumed in KVM */
+	struct debug_exit debug_exit;
+	struct boot_timer boot_timer; /* the guest's first instruction, for the report */
 	struct pci_bus pci;
 	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */
 	struct iothread io[CONFIG_MAX_IOTHREADS];
