@@ -11,7 +11,7 @@
  * interrupt pending (virtio: its ISR not yet read). Neither the interrupt
  * nor the EOI exits to userspace.
  *
- * The line's IRQ comes from pci_intx_irq() (one place for the numbers); it
+ * The line's IRQ comes from pci_slot_irq() (one place for the numbers); it
  * is below 16, so the 8259 PICs and the IOAPIC both see it (KVM's default
  * GSI routing), and the MP table describes it for IOAPIC-mode guests.
  */

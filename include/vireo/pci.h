@@ -113,7 +113,7 @@ int pci_bus_add(struct pci_bus *b, struct pci_device *d);
  * interrupt links of a PC; free of vireo's ISA devices), below 16 so both
  * the PICs and the IOAPIC see it.
  */
-unsigned pci_intx_irq(unsigned slot);
+unsigned pci_slot_irq(unsigned slot);
 
 /* Hand out [size] bytes of the MMIO hole, size-aligned; 0 when exhausted. */
 uint64_t pci_alloc_mmio(struct pci_bus *b, uint64_t size);

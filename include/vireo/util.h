@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* The struct of type `type` whose member `member` is at ptr. */
@@ -51,5 +52,14 @@ uint8_t sum_to_zero(const void *p, size_t len);
 
 /* Read a whole file into a malloc'd buffer; NULL (errno set) on failure. */
 void *read_file(const char *path, size_t *len);
+
+/*
+ * Copy up to len bytes from iov[0..n), starting `off` bytes into them, to
+ * dst; stops at the end of either. Returns the bytes copied.
+ */
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
+
+/* Copy up to len bytes of src into iov[0..n) from `off` bytes in; returns the bytes copied. */
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
 
 #endif

@@ -176,3 +176,42 @@ uint8_t sum_to_zero(const void *p, size_t len)
 		sum += *b++;
 	return (uint8_t)-sum;
 }
+
+/* ---- iovecs: the one copy loop ---- */
+
+/* Copy between a flat buffer and iovecs `off` bytes in: to the iovecs when src is set. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, uint8_t *buf,
+		       const uint8_t *src, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		uint8_t *base = iov[i].iov_base;
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		if (src)
+			memcpy(base + off, src + done, chunk);
+		else
+			memcpy(buf + done, base + off, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	return iov_copy(iov, n, off, dst, NULL, len);
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
+{
+	return iov_copy(iov, n, off, NULL, src, len);
+}

@@ -113,7 +113,7 @@ int pci_bus_add(struct pci_bus *b, struct pci_device *d)
 	return -1;
 }
 
-unsigned pci_intx_irq(unsigned slot)
+unsigned pci_slot_irq(unsigned slot)
 {
 	static const uint8_t link_irq[] = {10, 11, 5, 9};
 

@@ -90,8 +90,7 @@ struct blk_dev {
 	struct blk_req *req; /* BLK_QUEUE_SIZE of them */
 	unsigned free[BLK_QUEUE_SIZE];
 	unsigned nr_free;
-	struct blk_req scratch;	  /* answers a chain when every slot is taken */
-	struct virtq_chain chain; /* blk_drain's */
+	struct blk_req scratch; /* answers a chain when every slot is taken */
 	unsigned inflight;
 	unsigned completed; /* pushes since the last virtio_notify_used */
 	bool polling; /* requests in flight: doorbells off, the ring looked at on completion */
@@ -109,43 +108,43 @@ struct blk_dev {
  * Every slot not busy is free. Busy slots at a reset are requests of an old
  * generation the disk still holds: quarantined until they come back.
  */
-static void pool_reset(struct blk_dev *b)
+static void pool_reset(struct blk_dev *blk)
 {
-	b->nr_free = 0;
+	blk->nr_free = 0;
 	for (unsigned i = BLK_QUEUE_SIZE; i-- > 0;)
-		if (!b->req[i].busy)
-			b->free[b->nr_free++] = i;
-	b->inflight = 0;
-	b->completed = 0;
-	b->polling = false;
-	b->backlog = false;
+		if (!blk->req[i].busy)
+			blk->free[blk->nr_free++] = i;
+	blk->inflight = 0;
+	blk->completed = 0;
+	blk->polling = false;
+	blk->backlog = false;
 }
 
-static struct blk_req *req_get(struct blk_dev *b)
+static struct blk_req *req_get(struct blk_dev *blk)
 {
 	struct blk_req *r;
 
-	if (b->nr_free == 0)
+	if (blk->nr_free == 0)
 		return NULL;
-	r = &b->req[b->free[--b->nr_free]];
+	r = &blk->req[blk->free[--blk->nr_free]];
 	r->busy = true;
-	r->gen = b->gen;
+	r->gen = blk->gen;
 	r->disk.cancelled = false;
 	return r;
 }
 
-static void req_put(struct blk_dev *b, struct blk_req *r)
+static void req_put(struct blk_dev *blk, struct blk_req *r)
 {
-	if (r == &b->scratch || !r->busy)
+	if (r == &blk->scratch || !r->busy)
 		return;
 	r->busy = false;
-	b->free[b->nr_free++] = (unsigned)(r - b->req);
+	blk->free[blk->nr_free++] = (unsigned)(r - blk->req);
 }
 
 /* Count r, write its status byte and work out what the driver gets back. */
-static uint32_t finish(struct blk_dev *b, struct blk_req *r)
+static uint32_t finish(struct blk_dev *blk, struct blk_req *r)
 {
-	struct virtio_blk_stats *s = &b->stats;
+	struct virtio_blk_stats *s = &blk->stats;
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
@@ -174,7 +173,7 @@ static uint32_t finish(struct blk_dev *b, struct blk_req *r)
 	s->unaligned += r->unaligned;
 	if (r->status == VIRTIO_BLK_S_OK &&
 	    (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT))
-		b->d->vq[0].stats.bytes += r->disk.len;
+		blk->d->vq[0].stats.bytes += r->disk.len;
 	if (r->written == 0) /* decided by the backend, not the parser */
 		r->written = r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK
 				 ? (uint32_t)r->disk.len + 1
@@ -186,92 +185,60 @@ static uint32_t finish(struct blk_dev *b, struct blk_req *r)
 /* virtio_process_queue's handler: answer the chain now, or leave it in flight (-1). */
 static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 {
-	struct blk_dev *b = d->priv;
-	struct blk_req *r = req_get(b);
+	struct blk_dev *blk = d->priv;
+	struct blk_req *r = req_get(blk);
 	enum blk_parse_result res;
 	uint32_t written;
 
 	if (!r)
-		r = &b->scratch;
-	res = blk_parse_request(&b->lim, c, r);
+		r = &blk->scratch;
+	res = blk_parse_request(&blk->lim, c, r);
 	if (res == BLK_REQ_MALFORMED) {
 		d->vq[q].stats.malformed++;
-		req_put(b, r);
+		req_put(blk, r);
 		return 0;
 	}
-	if (res == BLK_REQ_SUBMIT && r == &b->scratch) {
+	if (res == BLK_REQ_SUBMIT && r == &blk->scratch) {
 		/* The driver has more chains out than its ring holds: a driver bug. */
-		b->stats.no_slot++;
+		blk->stats.no_slot++;
 		r->status = VIRTIO_BLK_S_IOERR;
 		r->written = 1;
 		res = BLK_REQ_DONE;
 	}
 	if (res == BLK_REQ_SUBMIT) {
-		if (!b->be->ops->submit(b->be, &r->disk)) {
-			b->inflight++;
-			if (b->inflight > b->stats.max_inflight)
-				b->stats.max_inflight = b->inflight;
+		if (!blk->be->ops->submit(blk->be, &r->disk)) {
+			blk->inflight++;
+			if (blk->inflight > blk->stats.max_inflight)
+				blk->stats.max_inflight = blk->inflight;
 			return -1;
 		}
 		r->status = blk_req_status(r);
 	}
-	written = finish(b, r);
-	req_put(b, r);
+	written = finish(blk, r);
+	req_put(blk, r);
 	return written;
 }
 
 /* The backend finished r asynchronously (called from reap, d->lock held). */
 static void blk_complete(void *opaque, struct disk_req *dr)
 {
-	struct blk_dev *b = opaque;
+	struct blk_dev *blk = opaque;
 	struct blk_req *r = container_of(dr, struct blk_req, disk);
 	uint32_t written;
 
-	if (r->gen != b->gen) {
+	if (r->gen != blk->gen) {
 		/* Stale: the driver reset the device under it. Nothing reaches
 		 * the guest; the slot is free again. */
-		req_put(b, r);
+		req_put(blk, r);
 		return;
 	}
 	r->status = blk_req_status(r);
-	written = finish(b, r);
+	written = finish(blk, r);
 
-	virtq_push(&b->d->vq[0], r->head, written);
-	b->inflight--;
-	b->completed++;
-	req_put(b, r);
-}
-
-/*
- * Busy: take what the driver added, as virtio_process_queue does (and with
- * its budget), but leave doorbells off (a completion brings the I/O thread
- * back here anyway). Returns true when the budget ran out with chains left.
- */
-static bool blk_drain(struct virtio_dev *d)
-{
-	struct blk_dev *b = d->priv;
-	struct virtq *vq = &d->vq[0];
-	struct virtq_chain *c = &b->chain;
-	bool pushed = false, was_broken = vq->broken;
-	unsigned budget = virtio_queue_budget(vq);
-	int r;
-
-	if (d->dma_off)
-		return false; /* bus mastering off: no ring access (setting it kicks us) */
-	while (budget && (r = virtq_pop(vq, c)) != 0) {
-		long n = r > 0 ? blk_handle_chain(d, 0, c) : 0; /* malformed: return it empty */
-
-		budget--;
-		if (n < 0)
-			continue; /* in flight */
-		virtq_push(vq, c->head, (size_t)n > c->in_len ? (uint32_t)c->in_len : (uint32_t)n);
-		pushed = true;
-	}
-	if (pushed)
-		virtio_notify_used(d, 0);
-	if (vq->broken && !was_broken && d->needs_reset)
-		d->needs_reset(d);
-	return !budget && !vq->broken && virtq_has_work(vq);
+	virtq_push(&blk->d->vq[0], r->head, written);
+	blk->inflight--;
+	blk->completed++;
+	req_put(blk, r);
 }
 
 /*
@@ -286,17 +253,17 @@ static bool blk_drain(struct virtio_dev *d)
  */
 static bool blk_run_queue(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 
-	if (b->inflight > 0)
-		b->backlog = blk_drain(d);
+	if (blk->inflight > 0)
+		blk->backlog = virtio_drain_queue(d, 0, blk_handle_chain); /* doorbells stay off */
 	else
-		b->backlog = virtio_process_queue(d, 0, blk_handle_chain);
-	b->be->ops->kick(b->be);
-	if (b->inflight > 0 && !b->polling)
+		blk->backlog = virtio_process_queue(d, 0, blk_handle_chain);
+	blk->be->ops->kick(blk->be);
+	if (blk->inflight > 0 && !blk->polling)
 		virtq_set_notify(&d->vq[0], false);
-	b->polling = b->inflight > 0;
-	return b->backlog;
+	blk->polling = blk->inflight > 0;
+	return blk->backlog;
 }
 
 static bool blk_queue_notify(struct virtio_dev *d, unsigned q)
@@ -306,19 +273,20 @@ static bool blk_queue_notify(struct virtio_dev *d, unsigned q)
 
 bool virtio_blk_process_completions(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 	bool more = false;
 
 	pthread_mutex_lock(&d->lock);
-	b->be->ops->reap(b->be); /* pushes; queues remainders and next segments */
-	if (b->completed) {
-		b->completed = 0;
+	blk->be->ops->reap(blk->be); /* pushes; queues remainders and next segments */
+	if (blk->completed) {
+		blk->completed = 0;
 		virtio_notify_used(d, 0);
 	}
-	if (b->polling || b->backlog)
+	if (blk->polling || blk->backlog)
 		more = blk_run_queue(d);
 	else
-		b->be->ops->kick(b->be); /* (nothing was in flight: nothing to kick, normally) */
+		blk->be->ops->kick(
+		    blk->be); /* (nothing was in flight: nothing to kick, normally) */
 	pthread_mutex_unlock(&d->lock);
 	return more;
 }
@@ -331,13 +299,13 @@ static bool blk_io_event(void *opaque, uint64_t count)
 
 static void blk_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 
-	if (off > sizeof(b->cfg) || len > sizeof(b->cfg) - off) {
+	if (off > sizeof(blk->cfg) || len > sizeof(blk->cfg) - off) {
 		memset(buf, 0, len);
 		return;
 	}
-	memcpy(buf, (const uint8_t *)&b->cfg + off, len);
+	memcpy(buf, (const uint8_t *)&blk->cfg + off, len);
 }
 
 static void blk_config_write(struct virtio_dev *d, size_t off, const void *buf, size_t len)
@@ -347,27 +315,27 @@ static void blk_config_write(struct virtio_dev *d, size_t off, const void *buf, 
 }
 
 /* Requests of an old generation still in flight (quarantined slots). */
-static unsigned blk_stuck(const struct blk_dev *b)
+static unsigned blk_stuck(const struct blk_dev *blk)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
-		n += b->req[i].busy && b->req[i].gen != b->gen;
+		n += blk->req[i].busy && blk->req[i].gen != blk->gen;
 	return n;
 }
 
 static int blk_activate(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 
 	/* The transport caps the size at queue_max_size; the pool is that big. */
 	if (d->vq[0].size > BLK_QUEUE_SIZE)
 		return -1;
 	/* Reaped since the reset? Requests a hung disk held may be back now. */
-	b->be->ops->reap(b->be);
-	if (blk_stuck(b))
+	blk->be->ops->reap(blk->be);
+	if (blk_stuck(blk))
 		return -1; /* the old generation's I/O still targets guest memory */
-	pool_reset(b);
+	pool_reset(blk);
 	return 0;
 }
 
@@ -376,41 +344,41 @@ static int blk_activate(struct virtio_dev *d)
  * stale (new generation) and touches neither the guest nor the ring; what
  * the disk still holds stays quarantined (see the top of the file).
  */
-static void blk_cancel_all(struct blk_dev *b, uint64_t wait_ns)
+static void blk_cancel_all(struct blk_dev *blk, uint64_t wait_ns)
 {
-	b->gen++;
+	blk->gen++;
 	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
-		if (b->req[i].busy)
-			b->req[i].disk.cancelled = true;
-	b->be->ops->cancel(b->be, wait_ns);
+		if (blk->req[i].busy)
+			blk->req[i].disk.cancelled = true;
+	blk->be->ops->cancel(blk->be, wait_ns);
 }
 
 static void blk_reset(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 
-	blk_cancel_all(b, BLK_RESET_WAIT_NS);
-	pool_reset(b);
+	blk_cancel_all(blk, BLK_RESET_WAIT_NS);
+	pool_reset(blk);
 }
 
 /* The exit report: what the requests were and how they ended (JSON only). */
 static void blk_report(const struct virtio_dev *d, const char *name, FILE *f,
 		       enum virtio_report_format fmt)
 {
-	struct virtio_blk_stats b;
+	struct virtio_blk_stats st;
 
 	(void)name;
 	if (fmt != VIRTIO_REPORT_JSON)
 		return;
-	virtio_blk_get_stats(d, &b);
+	virtio_blk_get_stats(d, &st);
 	fprintf(f,
 		", \"blk\": {\"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
 		", \"discards\": %" PRIu64 ", \"write_zeroes\": %" PRIu64 ", \"get_ids\": %" PRIu64
 		", \"unsupported\": %" PRIu64 ", \"io_errors\": %" PRIu64
 		", \"unaligned\": %" PRIu64 ", \"no_slot\": %" PRIu64 ", \"max_inflight\": %" PRIu64
 		"}",
-		b.reads, b.writes, b.flushes, b.discards, b.write_zeroes, b.get_ids, b.unsupported,
-		b.io_errors, b.unaligned, b.no_slot, b.max_inflight);
+		st.reads, st.writes, st.flushes, st.discards, st.write_zeroes, st.get_ids,
+		st.unsupported, st.io_errors, st.unaligned, st.no_slot, st.max_inflight);
 }
 
 #define BLK_FEATURES                                                                               \
@@ -475,7 +443,7 @@ static uint32_t direct_align(int fd, const struct stat *st)
 	return a;
 }
 
-static int open_disk(struct blk_dev *b, const struct blk_disk_config *cfg, struct stat *st,
+static int open_disk(struct blk_dev *blk, const struct blk_disk_config *cfg, struct stat *st,
 		     char *err, size_t errlen)
 {
 	int flags = (cfg->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
@@ -484,8 +452,8 @@ static int open_disk(struct blk_dev *b, const struct blk_disk_config *cfg, struc
 
 	/* O_NONBLOCK: a FIFO must not hang the open. Cleared below (io_uring
 	 * would otherwise answer EAGAIN instead of waiting for the disk). */
-	b->fd = open(cfg->path, flags);
-	if (b->fd < 0) {
+	blk->fd = open(cfg->path, flags);
+	if (blk->fd < 0) {
 		int e = errno;
 
 		if (e == EISDIR)
@@ -496,30 +464,30 @@ static int open_disk(struct blk_dev *b, const struct blk_disk_config *cfg, struc
 			return errf(err, errlen, "its file system cannot do O_DIRECT");
 		return errf(err, errlen, "%s", strerror(e));
 	}
-	if (fstat(b->fd, st) < 0)
+	if (fstat(blk->fd, st) < 0)
 		return errf(err, errlen, "%s", strerror(errno));
 	if (S_ISDIR(st->st_mode))
 		return errf(err, errlen, "is a directory");
 	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
 		return errf(err, errlen, "not a regular file or block device");
-	fl = fcntl(b->fd, F_GETFL);
-	if (fl < 0 || fcntl(b->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+	fl = fcntl(blk->fd, F_GETFL);
+	if (fl < 0 || fcntl(blk->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
 		return errf(err, errlen, "%s", strerror(errno));
 	/* Two writers (two VMs, or one disk given twice) would corrupt it. */
-	if (flock(b->fd, (cfg->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+	if (flock(blk->fd, (cfg->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
 		return errf(err, errlen, "%s",
 			    errno == EWOULDBLOCK ? "in use by another disk or process"
 						 : strerror(errno));
 	return 0;
 }
 
-static int size_disk(struct blk_dev *b, const struct blk_disk_config *cfg, const struct stat *st,
+static int size_disk(struct blk_dev *blk, const struct blk_disk_config *cfg, const struct stat *st,
 		     char *err, size_t errlen)
 {
-	uint64_t bytes, unit = b->lim.align > 1 ? b->lim.align : VIRTIO_BLK_SECTOR_SIZE;
+	uint64_t bytes, unit = blk->lim.align > 1 ? blk->lim.align : VIRTIO_BLK_SECTOR_SIZE;
 
 	if (S_ISBLK(st->st_mode)) {
-		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
+		if (ioctl(blk->fd, BLKGETSIZE64, &bytes) < 0)
 			return errf(err, errlen, "cannot read its size: %s", strerror(errno));
 	} else {
 		bytes = (uint64_t)st->st_size;
@@ -529,103 +497,103 @@ static int size_disk(struct blk_dev *b, const struct blk_disk_config *cfg, const
 			   "are not used",
 			   cfg->path, (unsigned long long)bytes, (unsigned long long)unit,
 			   (unsigned long long)(bytes % unit));
-	b->lim.capacity = ALIGN_DOWN(bytes, unit) / VIRTIO_BLK_SECTOR_SIZE;
-	if (b->lim.capacity == 0)
+	blk->lim.capacity = ALIGN_DOWN(bytes, unit) / VIRTIO_BLK_SECTOR_SIZE;
+	if (blk->lim.capacity == 0)
 		vireo_warn("--disk %s: empty: the guest sees a disk of 0 sectors", cfg->path);
 	return 0;
 }
 
-static void fill_config(struct blk_dev *b)
+static void fill_config(struct blk_dev *blk)
 {
-	struct virtio_blk_config *c = &b->cfg;
-	uint32_t blk = b->lim.align > 1 ? b->lim.align : VIRTIO_BLK_SECTOR_SIZE;
+	struct virtio_blk_config *c = &blk->cfg;
+	uint32_t bsize = blk->lim.align > 1 ? blk->lim.align : VIRTIO_BLK_SECTOR_SIZE;
 
 	memset(c, 0, sizeof(*c));
-	c->capacity = htole64(b->lim.capacity);
+	c->capacity = htole64(blk->lim.capacity);
 	c->size_max = htole32(BLK_SIZE_MAX);
 	c->seg_max = htole32(BLK_SEG_MAX);
-	c->blk_size = htole32(blk);
+	c->blk_size = htole32(bsize);
 	c->num_queues = htole16(1);
 	c->max_discard_sectors = htole32(BLK_DISCARD_SECTORS);
 	c->max_discard_seg = htole32(BLK_DISCARD_SEG_MAX);
-	c->discard_sector_alignment = htole32(b->lim.discard_align);
+	c->discard_sector_alignment = htole32(blk->lim.discard_align);
 	c->max_write_zeroes_sectors = htole32(BLK_DISCARD_SECTORS);
 	c->max_write_zeroes_seg = htole32(BLK_DISCARD_SEG_MAX);
 	c->write_zeroes_may_unmap = 1;
 }
 
-static void blk_free(struct blk_dev *b)
+static void blk_free(struct blk_dev *blk)
 {
-	if (b->be)
-		b->be->ops->destroy(b->be);
-	if (b->fd >= 0)
-		close(b->fd);
-	free(b->req);
-	free(b);
+	if (blk->be)
+		blk->be->ops->destroy(blk->be);
+	if (blk->fd >= 0)
+		close(blk->fd);
+	free(blk->req);
+	free(blk);
 }
 
 int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, struct iothread *io,
 		      char *err, size_t errlen)
 {
-	struct blk_dev *b = calloc(1, sizeof(*b));
+	struct blk_dev *blk = calloc(1, sizeof(*blk));
 	char why[256];
 	struct stat st;
 
-	if (!b)
+	if (!blk)
 		return errf(err, errlen, "out of memory");
-	b->fd = -1;
-	b->d = d;
-	b->io = io;
-	snprintf(b->path, sizeof(b->path), "%s", cfg->path);
-	b->req = calloc(BLK_QUEUE_SIZE, sizeof(*b->req));
-	if (!b->req) {
-		blk_free(b);
+	blk->fd = -1;
+	blk->d = d;
+	blk->io = io;
+	snprintf(blk->path, sizeof(blk->path), "%s", cfg->path);
+	blk->req = calloc(BLK_QUEUE_SIZE, sizeof(*blk->req));
+	if (!blk->req) {
+		blk_free(blk);
 		return errf(err, errlen, "out of memory");
 	}
-	if (open_disk(b, cfg, &st, err, errlen) < 0) {
-		blk_free(b);
+	if (open_disk(blk, cfg, &st, err, errlen) < 0) {
+		blk_free(blk);
 		return -1;
 	}
-	b->lim.ro = cfg->ro;
-	b->lim.align = 1;
+	blk->lim.ro = cfg->ro;
+	blk->lim.align = 1;
 	if (cfg->direct) {
-		uint32_t a = direct_align(b->fd, &st);
+		uint32_t a = direct_align(blk->fd, &st);
 
 		if (a == 0 || a > 4096 || (a & (a - 1))) {
-			blk_free(b);
+			blk_free(blk);
 			return errf(err, errlen, "direct I/O alignment %u unusable", a);
 		}
-		b->lim.align = a;
+		blk->lim.align = a;
 	}
-	if (size_disk(b, cfg, &st, err, errlen) < 0) {
-		blk_free(b);
+	if (size_disk(blk, cfg, &st, err, errlen) < 0) {
+		blk_free(blk);
 		return -1;
 	}
-	make_id(b->lim.id, &st);
+	make_id(blk->lim.id, &st);
 	/* Discards in whole file-system blocks punch real holes: say so (a hint). */
-	b->lim.discard_align = b->lim.align > 1 ? b->lim.align / VIRTIO_BLK_SECTOR_SIZE : 1;
-	if (st.st_blksize > (blksize_t)(b->lim.discard_align * VIRTIO_BLK_SECTOR_SIZE) &&
+	blk->lim.discard_align = blk->lim.align > 1 ? blk->lim.align / VIRTIO_BLK_SECTOR_SIZE : 1;
+	if (st.st_blksize > (blksize_t)(blk->lim.discard_align * VIRTIO_BLK_SECTOR_SIZE) &&
 	    st.st_blksize <= (blksize_t)MIB(1) && !(st.st_blksize & (st.st_blksize - 1)))
-		b->lim.discard_align = (uint32_t)st.st_blksize / VIRTIO_BLK_SECTOR_SIZE;
-	fill_config(b);
+		blk->lim.discard_align = (uint32_t)st.st_blksize / VIRTIO_BLK_SECTOR_SIZE;
+	fill_config(blk);
 
-	b->be = disk_backend_open(b->fd, BLK_QUEUE_SIZE, why, sizeof(why));
-	if (!b->be) {
-		blk_free(b);
+	blk->be = disk_backend_open(blk->fd, BLK_QUEUE_SIZE, why, sizeof(why));
+	if (!blk->be) {
+		blk_free(blk);
 		return errf(err, errlen, "%s", why);
 	}
-	b->be->complete = blk_complete;
-	b->be->opaque = b;
-	if (io && b->be->event_fd >= 0) {
-		if (iothread_add(io, b->be->event_fd, blk_io_event, d) < 0) {
-			blk_free(b);
+	blk->be->complete = blk_complete;
+	blk->be->opaque = blk;
+	if (io && blk->be->event_fd >= 0) {
+		if (iothread_add(io, blk->be->event_fd, blk_io_event, d) < 0) {
+			blk_free(blk);
 			return errf(err, errlen, "cannot watch its completions");
 		}
-		b->watching = true;
+		blk->watching = true;
 	}
-	pool_reset(b);
+	pool_reset(blk);
 	d->ops = cfg->ro ? &blk_ops_ro : &blk_ops_rw;
-	d->priv = b;
+	d->priv = blk;
 	if (!d->io)
 		d->io = io;
 	return 0;
@@ -633,44 +601,44 @@ int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, s
 
 void virtio_blk_destroy(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 
-	if (!b)
+	if (!blk)
 		return;
 	/* First the watch (no callback runs after this), then the I/O. */
-	if (b->watching)
-		iothread_del(b->io, b->be->event_fd);
+	if (blk->watching)
+		iothread_del(blk->io, blk->be->event_fd);
 	pthread_mutex_lock(&d->lock);
-	blk_cancel_all(b, BLK_STOP_WAIT_NS);
+	blk_cancel_all(blk, BLK_STOP_WAIT_NS);
 	pthread_mutex_unlock(&d->lock);
-	blk_free(b);
+	blk_free(blk);
 	d->priv = NULL;
 }
 
 struct disk_backend *virtio_blk_backend(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
+	struct blk_dev *blk = d->priv;
 
-	return b->be;
+	return blk->be;
 }
 
 const char *virtio_blk_backend_name(const struct virtio_dev *d)
 {
-	const struct blk_dev *b = d->priv;
+	const struct blk_dev *blk = d->priv;
 
-	return b->be->ops->name;
+	return blk->be->ops->name;
 }
 
 uint64_t virtio_blk_capacity(const struct virtio_dev *d)
 {
-	const struct blk_dev *b = d->priv;
+	const struct blk_dev *blk = d->priv;
 
-	return b->lim.capacity;
+	return blk->lim.capacity;
 }
 
 void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stats *out)
 {
-	const struct blk_dev *b = d->priv;
+	const struct blk_dev *blk = d->priv;
 
-	*out = b->stats;
+	*out = blk->stats;
 }

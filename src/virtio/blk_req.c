@@ -14,42 +14,6 @@
 _Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard segment");
 _Static_assert(BLK_MAX_DATA + 1 <= UINT32_MAX, "written fits the used ring's u32");
 
-/* Copy up to len bytes at offset off of iov[0..n) into dst; returns the bytes copied. */
-static size_t iov_gather(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
-{
-	uint8_t *p = dst;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, k;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		k = l - off < len - done ? l - off : len - done;
-		memcpy(p + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
-/* Copy src into iov[0..n) from its start; returns the bytes copied. */
-static size_t iov_scatter(const struct iovec *iov, unsigned n, const void *src, size_t len)
-{
-	const uint8_t *p = src;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t k = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
-
-		memcpy(iov[i].iov_base, p + done, k);
-		done += k;
-	}
-	return done;
-}
-
 /* Bytes in iov[0..n); false when the sum overflows. */
 static bool iov_total(const struct iovec *iov, unsigned n, size_t *total)
 {
@@ -151,7 +115,7 @@ static enum blk_parse_result parse_segments(const struct blk_limits *lim, struct
 		uint64_t sector;
 		uint32_t num, flags;
 
-		iov_gather(iov, n, VIRTIO_BLK_HDR_SIZE + off, raw, sizeof(raw));
+		iov_to_buf(iov, n, VIRTIO_BLK_HDR_SIZE + off, raw, sizeof(raw));
 		memcpy(&sector, raw, 8);
 		memcpy(&num, raw + 8, 4);
 		memcpy(&flags, raw + 12, 4);
@@ -231,7 +195,7 @@ enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const stru
 
 	if (!iov_total(rd, c->nr_out, &out_total) || !iov_total(wr, last, &in_total))
 		return answer(r, VIRTIO_BLK_S_IOERR);
-	if (iov_gather(rd, c->nr_out, 0, hdr, sizeof(hdr)) < sizeof(hdr))
+	if (iov_to_buf(rd, c->nr_out, 0, hdr, sizeof(hdr)) < sizeof(hdr))
 		return answer(r, VIRTIO_BLK_S_IOERR); /* no complete header */
 	memcpy(&type, hdr, 4);
 	memcpy(&sector, hdr + 8, 8);
@@ -268,7 +232,7 @@ enum blk_parse_result blk_parse_request(const struct blk_limits *lim, const stru
 
 		if (!collect_data(r, wr, last, 0, n))
 			return answer(r, VIRTIO_BLK_S_IOERR);
-		iov_scatter(r->iov, r->disk.niov, lim->id, n);
+		iov_from_buf(r->iov, r->disk.niov, 0, lim->id, n);
 		r->status = VIRTIO_BLK_S_OK;
 		r->written = (uint32_t)n + 1;
 		return BLK_REQ_DONE;

@@ -17,43 +17,57 @@ static bool wanted(struct virtio_dev *d, unsigned q, virtio_ready_fn ready)
 	return virtq_has_work(&d->vq[q]) && (!ready || ready(d, q));
 }
 
+/*
+ * Pop and handle what the queue has, up to *budget chains, while ready()
+ * allows; push what is answered and interrupt once. False when the ring
+ * turned out broken (d->needs_reset() called, the first time).
+ */
+static bool pop_batch(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
+		      virtio_ready_fn ready, unsigned *budget, bool was_broken)
+{
+	struct virtq *vq = &d->vq[q];
+	struct virtq_chain c; /* 16 KiB of iovecs: fine on an I/O thread's stack */
+	bool pushed = false;
+	int r;
+
+	while (*budget && (!ready || ready(d, q)) && (r = virtq_pop(vq, &c)) != 0) {
+		long n = r > 0 ? handle(d, q, &c) : 0; /* malformed: return it empty */
+
+		(*budget)--;
+		if (n < 0)
+			continue; /* kept: completed later by the device */
+		/* Never claim more than the driver gave (nor more than 32 bits). */
+		if ((size_t)n > c.in_len)
+			n = (long)c.in_len;
+		if (n > (long)UINT32_MAX)
+			n = (long)UINT32_MAX;
+		virtq_push(vq, c.head, (uint32_t)n);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify_used(d, q); /* one interrupt per batch */
+	if (vq->broken) {
+		if (!was_broken && d->needs_reset)
+			d->needs_reset(d);
+		return false;
+	}
+	return true;
+}
+
 bool virtio_process_queue_if(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
 			     virtio_ready_fn ready)
 {
 	struct virtq *vq = &d->vq[q];
-	struct virtq_chain c; /* 16 KiB of iovecs: fine on an I/O thread's stack */
 	bool was_broken = vq->broken;
 	unsigned budget = virtio_queue_budget(vq);
-	int r;
 
 	if (d->dma_off)
 		return false; /* the ring is guest memory: not now (see dma_off) */
 	do {
-		bool pushed = false;
-
 		/* No kicks while we drain: we will look at the ring anyway. */
 		virtq_set_notify(vq, false);
-		while (budget && (!ready || ready(d, q)) && (r = virtq_pop(vq, &c)) != 0) {
-			long n = r > 0 ? handle(d, q, &c) : 0; /* malformed: return it empty */
-
-			budget--;
-			if (n < 0)
-				continue; /* kept: completed later by the device */
-			/* Never claim more than the driver gave (nor more than 32 bits). */
-			if ((size_t)n > c.in_len)
-				n = (long)c.in_len;
-			if (n > (long)UINT32_MAX)
-				n = (long)UINT32_MAX;
-			virtq_push(vq, c.head, (uint32_t)n);
-			pushed = true;
-		}
-		if (pushed)
-			virtio_notify_used(d, q); /* one interrupt per batch */
-		if (vq->broken) {
-			if (!was_broken && d->needs_reset)
-				d->needs_reset(d);
+		if (!pop_batch(d, q, handle, ready, &budget, was_broken))
 			return false;
-		}
 		/* Budget spent: kicks stay off, the I/O thread calls us back. */
 		if (!budget && wanted(d, q, ready))
 			return true;
@@ -61,6 +75,18 @@ bool virtio_process_queue_if(struct virtio_dev *d, unsigned q, virtio_chain_fn h
 		virtq_set_notify(vq, true);
 	} while (wanted(d, q, ready));
 	return false;
+}
+
+bool virtio_drain_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+{
+	struct virtq *vq = &d->vq[q];
+	unsigned budget = virtio_queue_budget(vq);
+
+	if (d->dma_off)
+		return false; /* bus mastering off: no ring access (setting it kicks us) */
+	if (!pop_batch(d, q, handle, NULL, &budget, vq->broken))
+		return false;
+	return !budget && virtq_has_work(vq);
 }
 
 bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)

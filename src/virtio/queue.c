@@ -14,6 +14,7 @@
  * Ring fields are little-endian: le16toh()/htole16() at every access.
  */
 #include "vireo/virtio/queue.h"
+#include "vireo/util.h"
 
 #include <endian.h>
 #include <string.h>
@@ -327,43 +328,12 @@ void virtq_set_notify(struct virtq *q, bool enable)
 
 /* ---- copying ---- */
 
-/*
- * Copy between a flat buffer and iovecs starting `off` bytes into them:
- * to_iov copies buf -> iovecs, otherwise iovecs -> buf. Stops at the end of
- * either; returns the bytes copied.
- */
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, uint8_t *buf,
-		       const uint8_t *src, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		uint8_t *base = iov[i].iov_base;
-		size_t chunk;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		if (src)
-			memcpy(base + off, src + done, chunk);
-		else
-			memcpy(buf + done, base + off, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
-}
-
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *dst, size_t len)
 {
-	return iov_copy(c->iov, c->nr_out, off, dst, NULL, len);
+	return iov_to_buf(c->iov, c->nr_out, off, dst, len);
 }
 
 size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *src, size_t len)
 {
-	return iov_copy(c->iov + c->nr_out, c->nr_in, off, NULL, src, len);
+	return iov_from_buf(c->iov + c->nr_out, c->nr_in, off, src, len);
 }

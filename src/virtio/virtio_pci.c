@@ -710,7 +710,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, s
 	if (slot < 0)
 		return -1;
 	/* Without INTx (no resampling irqfd) the device still works with MSI-X. */
-	if (intx_init(&vp->intx, &vp->pci, host->vm_fd, pci_intx_irq((unsigned)slot)) == 0 &&
+	if (intx_init(&vp->intx, &vp->pci, host->vm_fd, pci_slot_irq((unsigned)slot)) == 0 &&
 	    vp->intx.resamplefd >= 0 && iothread_add(io, vp->intx.resamplefd, intx_eoi, vp) < 0)
 		return -1;
 

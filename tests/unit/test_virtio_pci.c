@@ -401,7 +401,7 @@ static void raise_q0(struct rig *r)
 }
 
 /*
- * INTx: pin A on the IRQ pci_intx_irq() gives slot 1, used while MSI-X is
+ * INTx: pin A on the IRQ pci_slot_irq() gives slot 1, used while MSI-X is
  * off, silenced by COMMAND.INTX_DISABLE, and never used once MSI-X is on.
  */
 static void test_intx(void **state)
@@ -411,7 +411,7 @@ static void test_intx(void **state)
 
 	(void)state;
 	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_PIN, 1), 1);
-	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_LINE, 1), pci_intx_irq(1));
+	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_LINE, 1), pci_slot_irq(1));
 	assert_int_equal(r->vp->intx.irq, 11);
 	cfg_wr(r, PCI_INTERRUPT_LINE, 0x42, 1); /* the guest's scratch byte */
 	assert_int_equal(cfg_rd(r, PCI_INTERRUPT_LINE, 1), 0x42);

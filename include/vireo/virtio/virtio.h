@@ -150,6 +150,14 @@ typedef bool (*virtio_ready_fn)(struct virtio_dev *d, unsigned q);
 bool virtio_process_queue_if(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
 			     virtio_ready_fn ready);
 
+/*
+ * The same pop loop, budget and all, for a device that is polling the ring
+ * (requests in flight: a completion brings it back): notifications are left
+ * as they are, and nothing is looked at twice. Returns true when the budget
+ * ran out with chains still waiting.
+ */
+bool virtio_drain_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);
+
 /* Chains per call: one ring's worth, what a driver can post in one go. */
 static inline unsigned virtio_queue_budget(const struct virtq *vq)
 {

@@ -30,7 +30,7 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
 #define ISA_IRQS 16
 
 /* Is ISA IRQ `irq` one of the npci PCI lines (then not an ISA edge IRQ)? */
-bool pci_intx_owns_irq(const struct mp_pci_intx *pci, unsigned npci, unsigned irq);
+bool mp_irq_is_pci_line(const struct mp_pci_intx *pci, unsigned npci, unsigned irq);
 
 /* Largest ncpus an MP table (one 8-bit APIC ID space, IOAPIC after the CPUs) allows. */
 #define MPTABLE_MAX_CPUS 254

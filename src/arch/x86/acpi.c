@@ -153,7 +153,7 @@ static unsigned pci_line_count(const struct mp_pci_intx *pci, unsigned npci)
 	unsigned n = 0;
 
 	for (unsigned irq = 0; irq < ISA_IRQS; irq++)
-		n += pci_intx_owns_irq(pci, npci, irq);
+		n += mp_irq_is_pci_line(pci, npci, irq);
 	return n;
 }
 
@@ -204,7 +204,7 @@ static void build_madt(uint8_t *t, unsigned ncpus, const struct mp_pci_intx *pci
 					  .gsi = irq,
 					  .flags = INTI_LEVEL_HIGH};
 
-		if (!pci_intx_owns_irq(pci, npci, irq))
+		if (!mp_irq_is_pci_line(pci, npci, irq))
 			continue;
 		memcpy(t + pos, &e, sizeof(e));
 		pos += sizeof(e);

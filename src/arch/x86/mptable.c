@@ -93,7 +93,7 @@ _Static_assert(sizeof(struct mpc_cpu) == 20, "MP processor entry is 20 bytes");
 #define ISA_BUS_ID   1
 #define MP_IRQ_LEVEL 0x0f /* irqflag: trigger level (3 << 2), polarity active high (3) */
 
-bool pci_intx_owns_irq(const struct mp_pci_intx *pci, unsigned npci, unsigned irq)
+bool mp_irq_is_pci_line(const struct mp_pci_intx *pci, unsigned npci, unsigned irq)
 {
 	for (unsigned i = 0; i < npci; i++)
 		if (pci[i].irq == irq)
@@ -106,7 +106,7 @@ static unsigned isa_entries(const struct mp_pci_intx *pci, unsigned npci)
 	unsigned n = 0;
 
 	for (unsigned irq = 0; irq < ISA_IRQS; irq++)
-		n += !pci_intx_owns_irq(pci, npci, irq);
+		n += !mp_irq_is_pci_line(pci, npci, irq);
 	return n;
 }
 
@@ -176,7 +176,7 @@ size_t mptable_build(uint8_t *buf, size_t len, uint64_t base, unsigned ncpus,
 					 .dstapic = ioapic_id,
 					 .dstirq = irq};
 
-		if (!pci_intx_owns_irq(pci, npci, irq))
+		if (!mp_irq_is_pci_line(pci, npci, irq))
 			put(buf, &pos, &count, &src, sizeof(src));
 	}
 	for (unsigned i = 0; i < npci; i++) {
