@@ -71,6 +71,10 @@ seeds = {
     # Bus Master cleared with a request in flight and a doorbell while it is off.
     "bme-toggle": bytes([1]) + init() + req(T_OUT, 1, 1) + command(MEM) + req(T_IN, 1, 1) +
     bytes([IO_RUN, IO_WAIT]) + command(MEM | MASTER | INTX_DISABLE) + bytes([IO_WAIT]),
+    # Bus Master cleared while a 4-segment WRITE_ZEROES runs step by step,
+    # and a request posted (no doorbell) meanwhile.
+    "bme-multiseg": bytes([1]) + init() + req(T_WZ, 0, 8, 0x18) + command(MEM) +
+    req(T_IN, 0, 1, 4) + bytes([IO_RUN, IO_RUN]) + command(MEM | MASTER) + bytes([IO_WAIT]),
     # Function mask, entry mask, the PBA, and the unmask that delivers.
     "msix-mask": bytes([1]) + init() + msix_ctrl(True, True) + req(T_IN) + bytes([IO_WAIT]) +
     mmio_rd(0x5000, 3) + msix_ctrl(True, False) + msix_entry(1, 3, 1) + req(T_GET_ID) +
