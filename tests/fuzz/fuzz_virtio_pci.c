@@ -11,9 +11,9 @@
  * I/O thread's loop is run by the fuzzer itself, one round at a time, on
  * this thread (deterministic, and completions land between operations).
  *
- * Each input builds a fresh rig, runs a sequence of operations against it,
- * and tears it down. Input layout: byte 0 flags (bit 0 offer EVENT_IDX,
- * bit 1 read-only disk), then operations, each an opcode byte followed by
+ * Each input starts from the rig in its power-on state, runs a sequence of
+ * operations against it, and resets the device. Input layout: byte 0 flags
+ * (bit 0 offer EVENT_IDX), then operations, each an opcode byte followed by
  * its arguments (little-endian, zero once the input runs out); see op().
  *
  * After every operation one I/O round runs (requests submitted in it stay
@@ -118,6 +118,8 @@ static struct {
 		uint32_t data;
 	} route[IRQ_MAX_ROUTES];
 	int irqfd[MSIX_MAX_VECTORS];
+	uint8_t cfg0[PCI_CFG_SIZE], host0[PCI_CFG_SIZE];
+	struct msix_entry table0[MSIX_MAX_VECTORS];
 
 	/* The driver's side. */
 	unsigned next_desc, next_buf; /* the next request's descriptors and buffer */
@@ -223,6 +225,8 @@ static int record_route(struct irq_routing *r, unsigned gsi, uint64_t addr, uint
 
 /* ---- the rig ------------------------------------------------------------ */
 
+static void rig_new(void);
+
 static void setup(void)
 {
 	char why[256];
@@ -258,23 +262,23 @@ static void setup(void)
 	F.vm = calloc(1, sizeof(*F.vm));
 	if (!F.vm)
 		__builtin_trap();
+	rig_new();
 	F.ready = true;
 }
 
-static void rig_new(uint8_t flags)
+/*
+ * The rig is built once (a disk's io_uring and request pool are costly to
+ * set up under ASan) and put back to its power-on state before each input
+ * by rig_reset().
+ */
+static void rig_new(void)
 {
 	struct vm *vm = F.vm;
-	struct blk_disk_config c = {.ro = flags & 2};
+	struct blk_disk_config c = {0};
 	char err[256];
 
-	memset(F.ram, 0, RAM_SIZE);
-	memset(F.shadow, 0, RAM_SIZE);
-	memset(F.route, 0, sizeof(F.route));
-	F.next_desc = F.next_buf = 0;
-	F.intx_raised = 0;
-
 	vm->vm_fd = -1;
-	vm->active[OPT_EVENT_IDX] = flags & 1;
+	vm->active[OPT_EVENT_IDX] = true;
 	gmem_layout(&vm->mem, F.ram, RAM_SIZE);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
@@ -303,23 +307,12 @@ static void rig_new(uint8_t flags)
 		F.irqfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (F.irqfd[v] < 0)
 			__builtin_trap();
-		F.vp->msix.irqfd[v] = F.irqfd[v]; /* msix_destroy closes them */
+		F.vp->msix.irqfd[v] = F.irqfd[v];
 	}
-}
-
-static void rig_free(void)
-{
-	struct vm *vm = F.vm;
-
-	virtio_blk_destroy(&F.vp->vdev);
-	CHECK(F.nr_inflight == 0);
-	virtio_pci_destroy(F.vp);
-	free(F.vp);
-	F.vp = NULL;
-	F.be = NULL;
-	iothread_destroy(&vm->io[0]);
-	irq_routing_destroy(&vm->irq);
-	pci_bus_destroy(&vm->pci);
+	/* Power-on configuration space, and MSI-X as msix_init() left it. */
+	memcpy(F.cfg0, F.vp->pci.cfg, PCI_CFG_SIZE);
+	memcpy(F.host0, vm->pci.host_bridge.cfg, PCI_CFG_SIZE);
+	memcpy(F.table0, F.vp->msix.table, sizeof(F.table0));
 }
 
 /* ---- the I/O thread's loop, one round on this thread -------------------- */
@@ -869,6 +862,46 @@ static void snapshot(struct before *b)
 	b->inflight = F.nr_inflight;
 }
 
+/*
+ * Power-on state again, between inputs: the device was reset (status 0) at
+ * the end of the last one, so nothing is in flight; what a guest cannot undo
+ * (config space it wrote, the MSI-X table, held interrupts) is put back here.
+ */
+static void rig_reset(uint8_t flags)
+{
+	struct virtio_pci *vp = F.vp;
+	struct msix *m = &vp->msix;
+	struct iothread *t = &F.vm->io[0];
+
+	CHECK(F.nr_inflight == 0 && !vp->activated);
+	memcpy(vp->pci.cfg, F.cfg0, PCI_CFG_SIZE);
+	memcpy(F.vm->pci.host_bridge.cfg, F.host0, PCI_CFG_SIZE);
+	__atomic_store_n(&F.vm->pci.host_bridge.command,
+			 pci_cfg_read16(&F.vm->pci.host_bridge, PCI_COMMAND), __ATOMIC_RELEASE);
+	/* Through the bus, so the transport and MSI-X see COMMAND and message control. */
+	cfg_wr(PCI_COMMAND, pci_cfg_read16(&vp->pci, PCI_COMMAND), 2);
+	cfg_wr(m->cap + 2, pci_cfg_read16(&vp->pci, m->cap + 2), 2);
+	F.vm->pci.config_address = 0;
+	memcpy(m->table, F.table0, sizeof(F.table0));
+	memset(m->routed, 0, sizeof(m->routed));
+	m->pending = 0;
+	memset(F.route, 0, sizeof(F.route));
+	vp->event_idx = flags & 1;
+	/* Doorbells and interrupts of the last input are forgotten. */
+	for (unsigned i = 0; i < IOTHREAD_MAX_FDS; i++) {
+		if (t->watch[i].used) {
+			drain_fd(t->watch[i].fd);
+			t->watch[i].again = false;
+		}
+	}
+	for (unsigned v = 0; v < m->nr; v++)
+		drain_fd(F.irqfd[v]);
+	F.intx_raised = vp->intx.raised;
+	memset(F.ram, 0, RAM_SIZE);
+	memset(F.shadow, 0, RAM_SIZE);
+	F.next_desc = F.next_buf = 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct before b;
@@ -878,7 +911,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!F.ready)
 		setup();
-	rig_new(data[0]);
+	rig_reset(data[0]);
 	in_p = data + 1;
 	in_end = data + size;
 	while (in_p < in_end && n++ < MAX_OPS) {
@@ -912,6 +945,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(unsigned long long)F.vp->intx.raised);
 	}
 #endif
-	rig_free();
 	return 0;
 }
