@@ -485,7 +485,11 @@ enum {
 	CC_STATUS = 0x14,
 };
 
-/* A driver's whole start-up (virtio 1.2, 3.1.1), with choices from a. */
+/*
+ * A driver's whole start-up (virtio 1.2, 3.1.1). a: log2 of the queue size;
+ * b: bit 0 EVENT_IDX, 1 INDIRECT_DESC, 2 MSI-X, 3 no DRIVER_OK, 4 queue not
+ * enabled, 5 ring addresses from the input (three le16 offsets).
+ */
 static void driver_init(uint8_t a, uint8_t b)
 {
 	uint16_t qs = (uint16_t)(1u << (a % 9));
@@ -511,10 +515,17 @@ static void driver_init(uint8_t a, uint8_t b)
 	bar_wr(0x16, 0, 2);
 	bar_wr(0x18, qs, 2);
 	bar_wr(0x1a, 1, 2); /* queue vector 1 */
-	bar_wr(0x20, DESC, 8);
-	bar_wr(0x28, AVAIL, 8);
-	bar_wr(0x30, USED, 8);
-	bar_wr(0x1c, 1, 2);
+	if (b & 32) {
+		bar_wr(0x20, u16(), 8);
+		bar_wr(0x28, u16(), 8);
+		bar_wr(0x30, u16(), 8);
+	} else {
+		bar_wr(0x20, DESC, 8);
+		bar_wr(0x28, AVAIL, 8);
+		bar_wr(0x30, USED, 8);
+	}
+	if (!(b & 16))
+		bar_wr(0x1c, 1, 2);
 	F.next_desc = 0;
 	if (b & 4) {
 		/* MSI-X: program the vectors masked, enable, then unmask. */

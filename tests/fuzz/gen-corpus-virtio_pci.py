@@ -15,7 +15,7 @@ import sys
 # request types, as fuzz_virtio_pci.c's table indexes them
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = range(6)
 # INIT choices
-EVENT_IDX, INDIRECT, MSIX, NO_DRIVER_OK = 1, 2, 4, 8
+EVENT_IDX, INDIRECT, MSIX, NO_DRIVER_OK, NO_ENABLE, RINGS = 1, 2, 4, 8, 16, 32
 MEM, MASTER, INTX_DISABLE = 0x2, 0x4, 0x400
 
 
@@ -94,6 +94,11 @@ seeds = {
     cfg_rd(0x10) + cfg_wr(0x14, 0xffffffff) + cfg_rd(0x14) + cfg_wr(0x10, 0xd0000000) +
     cfg_rd(0x10) + cfg_wr(0x04, 0) + mmio_rd(0x14, 0) + cfg_wr(0x04, MEM) + cfg_rd(0x40, 2) +
     cfg_rd(0x3c, 0),
+    # Rings the device must refuse (used ring over the descriptors), a
+    # queue never enabled, then a good start.
+    "bad-rings": bytes([1]) + init(4, EVENT_IDX | RINGS) + struct.pack("<HHH", 0, 0x1000, 0x10) +
+    req(T_IN) + status(0) + init(4, EVENT_IDX | NO_ENABLE) + req(T_IN) + init(8) +
+    req(T_OUT, 0, 7) + bytes([IO_WAIT]),
     # Tiny queue, no EVENT_IDX, more requests than slots, and a hand-made avail entry.
     "small-queue": bytes([0]) + init(1, INDIRECT) + req(T_IN, 0, 1) + req(T_OUT, 0, 1, 1) +
     req(T_IN, 0, 7) + bytes([AVAIL, 9, NOTIFY, 0, IO_WAIT]),
