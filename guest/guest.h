@@ -340,6 +340,7 @@ int run_kvmclock(void);
 int run_smp(void);
 int run_trap(void);
 int run_gate(void);
+int run_rtc(void);
 int run_reset(void);
 int run_echo(void);
 /* blk.c, rng_console.c (the virtio driver is in virtio.h) */

@@ -232,6 +232,7 @@ static const struct workload workloads[] = {
     {"smp", run_smp},
     {"kvmclock", run_kvmclock},
     {"gate", run_gate},
+    {"rtc", run_rtc},
     {"trap", run_trap},
     {"reset", run_reset},
     {"echo", run_echo},

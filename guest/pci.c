@@ -91,7 +91,7 @@ uint64_t pci_bar(const struct pci_dev *p, unsigned bar, bool force)
 {
 	unsigned off = PCI_BAR0 + 4 * bar;
 	uint32_t lo, size_lo, size_hi = 0xffffffff;
-	uint64_t addr, size, base;
+	uint64_t addr, size, base, got;
 	bool is64;
 	uint16_t cmd;
 
@@ -139,10 +139,17 @@ uint64_t pci_bar(const struct pci_dev *p, unsigned bar, bool force)
 	if (is64)
 		pci_write32(p, off + 4, 0);
 	pci_write16(p, PCI_COMMAND, cmd);
-	next_assign = base + size;
-	kprintf("pci %02x:%02x.%u: BAR%u was 0x%lx, assigned 0x%lx (size 0x%lx)\n", p->bus, p->dev,
-		p->fn, bar, addr, base, size);
-	return base;
+	/* A device may refuse to move (vireo's BARs are fixed): then the base
+	 * that reads back is the one it decodes, and the one to use. */
+	got = pci_read32(p, off) & ~0xfull;
+	if (is64)
+		got |= (uint64_t)pci_read32(p, off + 4) << 32;
+	if (got == base)
+		next_assign = base + size;
+	kprintf("pci %02x:%02x.%u: BAR%u was 0x%lx, assigned 0x%lx (size 0x%lx)%s\n", p->bus,
+		p->dev, p->fn, bar, addr, got, size,
+		got == base ? "" : ": the device kept its base");
+	return got;
 }
 
 uint8_t pci_find_cap(const struct pci_dev *p, uint8_t id, uint8_t after)

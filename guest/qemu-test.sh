@@ -121,6 +121,7 @@ fi
 run "hello,pio,timer" 2 1 "test=hello,pio,timer count=10" \
 	'^RESULT test=hello ' '^RESULT test=pio ops=10 ' '^RESULT test=timer ops=10 ' '^SUCCESS$'
 run "tsc=pit" 1 1 "test=hello tsc=pit" 'via=pit$' '^SUCCESS$'
+run rtc 1 1 "test=rtc" '^rtc: 20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]$' '^SUCCESS$'
 # int $0x80 is an ordinary gate here: ud_isr's path is taken once, by int $6.
 run "gate count=100" 1 1 "test=gate count=100" \
 	'^gate: 100 port writes and this line with IOPL 0$' \

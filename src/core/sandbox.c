@@ -106,7 +106,8 @@ static const struct {
     {KVM_GET_SREGS, R_VCPU},	     /* ditto */
     {KVM_IRQ_LINE, R_MAIN | R_VCPU}, /* the UART and i8042 lines (main: console input) */
     {KVM_SET_GSI_ROUTING, R_VCPU},   /* MSI-X table writes */
-    {KVM_IRQFD, R_MAIN},	     /* deassigned at teardown */
+    {KVM_IOEVENTFD, R_VCPU},	     /* COMMAND.MEM toggled: doorbells out of / into KVM */
+    {KVM_IRQFD, R_ALL},		     /* INTx's resampler, on the first raise; teardown */
     {TCGETS, R_ALL},		     /* isatty(): stdin; a sanitizer report on stderr */
     {TCSETSF, R_ALL},		     /* restore the terminal: exit and the SIGSYS handler */
 };

@@ -18,6 +18,13 @@ FUZZ_SRCS_virtqueue := src/virtio/queue.c src/virtio/device.c src/core/gmem.c sr
 FUZZ_NAMES += blk
 FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/blk_req.c src/block/disk.c src/block/sync.c \
 	src/virtio/queue.c src/virtio/device.c src/core/iothread.c src/core/gmem.c src/lib/util.c
+FUZZ_NAMES += virtio_pci
+FUZZ_SRCS_virtio_pci := src/virtio/virtio_pci.c src/pci/pci.c src/pci/msix.c src/pci/intx.c \
+	src/core/irq.c src/core/bus.c src/virtio/blk.c src/virtio/blk_req.c src/block/disk.c \
+	src/block/sync.c src/block/uring.c src/virtio/queue.c src/virtio/device.c \
+	src/core/iothread.c src/core/gmem.c src/lib/util.c
+# io_uring for real, and the engine opener wrapped so the fuzzer watches every request.
+FUZZ_LDFLAGS_virtio_pci := -luring -Wl,--wrap=disk_backend_open
 
 FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_HDRS := $(wildcard include/vireo/*.h include/vireo/*/*.h)
@@ -25,7 +32,7 @@ FUZZ_HDRS := $(wildcard include/vireo/*.h include/vireo/*/*.h)
 define fuzz_rule
 $(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRCS_$(1)) $(FUZZ_HDRS) tests/fuzz/fuzz.mk | deps
 	@mkdir -p $$(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ $$< $(FUZZ_SRCS_$(1))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ $$< $(FUZZ_SRCS_$(1)) $(FUZZ_LDFLAGS_$(1))
 endef
 $(foreach f,$(FUZZ_NAMES),$(eval $(call fuzz_rule,$(f))))
 

@@ -56,6 +56,21 @@ blk_read_ioeventfd() {
 		want_stat '.devices["virtio-blk0"].queues[0].notifications' -eq "$(result_field blk-read notifies)"
 }
 
+# The guest sizes and places the BAR as firmware does: memory decoding off
+# and on again (vireo takes the doorbells' ioeventfds out of KVM and back,
+# from the vCPU thread, under its seccomp filter), and a move that vireo
+# refuses (the guest then uses the base that reads back). Doorbells still
+# never exit afterwards.
+blk_read_bar_sizing() {
+	local d
+	d=$(new_disk sizing.img 16M)
+	boot blk-sizing --kernel "$BZ" --disk "$d" --cmdline "test=blk-read count=200 pci_assign=1"
+	want_success && want_output "the device kept its base" || return 1
+	[ "$(stat .sandbox.seccomp)" = true ] || fail "seccomp was off"
+	want_stat '.mmio["virtio-blk0.notify"].exits' -eq 0 &&
+		want_stat '.devices["virtio-blk0"].queues[0].requests' -ge 200
+}
+
 # Without ioeventfd, each doorbell is exactly one userspace exit.
 blk_read_no_ioeventfd() {
 	local d
@@ -176,6 +191,7 @@ console() {
 case_run "blk-verify: host file holds the guest's data" blk_verify
 case_run "blk-read: zero userspace exits on the doorbell (ioeventfd)" blk_read_ioeventfd
 case_run "blk-read --no-ioeventfd: one exit per doorbell" blk_read_no_ioeventfd
+case_run "BAR sizing with decoding off and a refused move: doorbells stay exit-free" blk_read_bar_sizing
 case_run "blk-write qd=32: EVENT_IDX batches doorbells" blk_event_idx_batching
 case_run "blk-read --no-event-idx works" blk_no_event_idx
 case_run "read-only disk: writes fail, file unchanged" blk_read_only

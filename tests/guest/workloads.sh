@@ -129,6 +129,19 @@ no_debug_exit() {
 	want_stat '.pio["0xf4"].exits' -eq 1
 }
 
+# The CMOS clock is the host's UTC time, read on a vCPU under the sandbox
+# (glibc's first gmtime_r() opens /etc/localtime: that must be done before).
+rtc_host_time() {
+	local got host
+	boot rtc --kernel "$BZ" --cmdline "test=rtc"
+	want_success || return 1
+	got=$(sed -n 's/^rtc: //p' "$out" | tr -d '\r')
+	host=$(date -u +%s)
+	got=$(date -u -d "$got" +%s 2>/dev/null) || { fail "guest read '$got'"; return 1; }
+	[ $((host - got)) -ge 0 ] && [ $((host - got)) -le 120 ] ||
+		fail "guest's clock $got is $((host - got)) s from the host's"
+}
+
 # vireo's e820 map in the test guest's "memmap:" format.
 e820_lines() {
 	python3 -c 'import json, sys
@@ -195,6 +208,7 @@ case_run "smp with 4 vCPUs" smp_4
 case_run "smp through PVH" smp_pvh
 case_run "debug-exit status propagates" debug_exit_status
 case_run "no debug-exit port without --debug-exit" no_debug_exit
+case_run "CMOS RTC: the host's UTC time, read under the sandbox" rtc_host_time
 case_run "e820: 64M bzImage guest sees vireo's map" e820_small_bz
 case_run "e820: 3500M bzImage guest spans the hole" e820_hole_bz
 case_run "e820: 3500M PVH guest spans the hole" e820_hole_pvh
