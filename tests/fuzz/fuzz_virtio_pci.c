@@ -3,9 +3,10 @@
  * fuzz_virtio_pci.c -- libFuzzer target for the virtio-pci transport
  * (src/virtio/virtio_pci.c) and PCI configuration space, MSI-X and INTx
  * (src/pci/), driving a virtio-blk device (src/virtio/blk.c) with the
- * io_uring backend (the sync one where io_uring is unavailable) over a small
- * memory-backed file. No KVM: the "VM" is a struct vm with its PIO and MMIO
- * buses, PCI bus, GSI routing table (vm_fd -1) and fake guest RAM; MSI-X
+ * io_uring disk engine (the sync one where io_uring is unavailable, both
+ * src/block/) over a small memory-backed file. No KVM: the host side is the
+ * fuzzer's own PIO and MMIO buses, PCI bus, GSI routing table (vm_fd -1) and
+ * fake guest RAM, handed to the transport as a struct virtio_pci_host; MSI-X
  * routes go through the set_route hook to a recorder, irqfds are plain
  * eventfds the fuzzer reads, doorbells take the --no-ioeventfd path, and the
  * I/O thread's loop is run by the fuzzer itself, one round at a time, on
@@ -19,9 +20,10 @@
  * After every operation one I/O round runs (requests submitted in it stay
  * in flight into the next operation; OP_IO_WAIT waits for them), then the
  * invariants are checked; a violation aborts:
- *  - the backend never has more requests in flight than the pool, never gets
- *    a request that is already in flight (a slot reused), and completions
- *    come only for requests in flight; after a drain nothing is in flight;
+ *  - the disk engine never has more requests in flight than the pool, never
+ *    gets a request that is already in flight (a slot reused), and
+ *    completions come only for requests in flight; after a drain nothing is
+ *    in flight;
  *  - the device's used index advances only by completions: the chains it
  *    took (last_avail) minus the ones it returned (used_idx) are exactly
  *    the requests in flight;
@@ -29,19 +31,23 @@
  *    Bus Master off) with nothing in flight, takes no chains with Bus
  *    Master off, and never reaches outside the fake RAM (guard pages around
  *    it, ASan-poisoned and pattern-checked against kernel writes; every
- *    iovec and status byte handed to the backend checked to be in RAM);
+ *    iovec handed to the engine, and the status byte of virtio-blk's request
+ *    around it, checked to be in RAM);
  *  - an MSI-X vector fires only when enabled, unmasked, with Bus Master on,
  *    and through the route of its current table entry; INTx only while
  *    MSI-X is off and INTx is not disabled; no lock is left held.
  * ASan and UBSan watch everything else.
  */
+#include "vireo/block/disk.h"
+#include "vireo/bus.h"
+#include "vireo/gmem.h"
 #include "vireo/iothread.h"
+#include "vireo/irq.h"
 #include "vireo/msix.h"
 #include "vireo/pci.h"
 #include "vireo/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/virtio_pci.h"
-#include "vireo/vm.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -80,11 +86,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                                  \
 	} while (0)
 
-/* ---- the backend, watched ----------------------------------------------- */
+/* ---- the disk engine, watched ------------------------------------------- */
 
-/* The real opener, under -Wl,--wrap=blk_backend_open. */
-struct blk_backend *__real_blk_backend_open(int fd, unsigned depth, char *err, size_t errlen);
-struct blk_backend *__wrap_blk_backend_open(int fd, unsigned depth, char *err, size_t errlen);
+/* The real opener, under -Wl,--wrap=disk_backend_open. */
+struct disk_backend *__real_disk_backend_open(int fd, unsigned depth, char *err, size_t errlen);
+struct disk_backend *__wrap_disk_backend_open(int fd, unsigned depth, char *err, size_t errlen);
 
 static struct {
 	bool ready;
@@ -94,16 +100,20 @@ static struct {
 	uint8_t *ram;
 	uint8_t shadow[RAM_SIZE]; /* RAM as of the last check */
 
-	/* The rig. */
-	struct vm *vm;
+	/* The rig: the machine's side (what struct virtio_pci_host points at), the device. */
+	struct gmem mem;
+	struct bus pio, mmio;
+	struct pci_bus pci;
+	struct irq_routing irq;
+	struct iothread io;
 	struct virtio_pci *vp;
 
-	/* The backend of the current rig, its real ops and what is in flight. */
-	struct blk_backend *be;
-	const struct blk_backend_ops *real;
-	struct blk_backend_ops ops;
-	void (*real_complete)(void *opaque, struct blk_req *r);
-	struct blk_req *inflight[BLK_QUEUE_SIZE];
+	/* The engine of the current rig, its real ops and what is in flight. */
+	struct disk_backend *be;
+	const struct disk_backend_ops *real;
+	struct disk_backend_ops ops;
+	void (*real_complete)(void *opaque, struct disk_req *r);
+	struct disk_req *inflight[BLK_QUEUE_SIZE];
 	unsigned nr_inflight;
 
 	/* The device's ops, with resets counted. */
@@ -133,7 +143,7 @@ static bool in_ram(const void *p, size_t len)
 	return b >= F.ram && b <= F.ram + RAM_SIZE && len <= (size_t)(F.ram + RAM_SIZE - b);
 }
 
-static int inflight_find(const struct blk_req *r)
+static int inflight_find(const struct disk_req *r)
 {
 	for (unsigned i = 0; i < F.nr_inflight; i++)
 		if (F.inflight[i] == r)
@@ -141,16 +151,29 @@ static int inflight_find(const struct blk_req *r)
 	return -1;
 }
 
-static bool w_submit(struct blk_backend *b, struct blk_req *r)
+/*
+ * The engine sees only a struct disk_req; virtio-blk embeds it in its own
+ * request (blk_req.h), which holds the status byte the completion will write.
+ */
+static const struct blk_req *blk_of(const struct disk_req *r)
 {
+	return container_of(r, struct blk_req, disk);
+}
+
+static bool w_submit(struct disk_backend *b, struct disk_req *r)
+{
+	const struct blk_req *br = blk_of(r);
 	bool done;
 
 	/* A request still in flight is never handed out again. */
 	CHECK(inflight_find(r) < 0);
-	CHECK(r->status_byte && in_ram(r->status_byte, 1));
-	if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
+	CHECK(br->status_byte && in_ram(br->status_byte, 1));
+	if (r->op == DISK_READ || r->op == DISK_WRITE) {
+		/* The data the engine will move: the request's own iovecs, all in RAM. */
+		CHECK(r->iov == br->iov && r->niov <= BLK_SEG_MAX);
 		for (unsigned i = 0; i < r->niov; i++)
 			CHECK(in_ram(r->iov[i].iov_base, r->iov[i].iov_len));
+	}
 	done = F.real->submit(b, r);
 	if (!done) {
 		CHECK(F.nr_inflight < BLK_QUEUE_SIZE);
@@ -160,17 +183,17 @@ static bool w_submit(struct blk_backend *b, struct blk_req *r)
 	return done;
 }
 
-static void w_complete(void *opaque, struct blk_req *r)
+static void w_complete(void *opaque, struct disk_req *r)
 {
 	int i = inflight_find(r);
 
 	CHECK(i >= 0); /* only what is in flight completes, once */
-	CHECK(in_ram(r->status_byte, 1));
+	CHECK(in_ram(blk_of(r)->status_byte, 1));
 	F.inflight[i] = F.inflight[--F.nr_inflight];
 	F.real_complete(opaque, r);
 }
 
-static unsigned w_reap(struct blk_backend *b)
+static unsigned w_reap(struct disk_backend *b)
 {
 	unsigned n;
 
@@ -184,7 +207,7 @@ static unsigned w_reap(struct blk_backend *b)
 
 /* Reset or stop: what finishes comes back through w_complete; the rest
  * (a hung disk: not here, on a plain file) would stay in flight. */
-static unsigned w_cancel(struct blk_backend *b, uint64_t timeout_ns)
+static unsigned w_cancel(struct disk_backend *b, uint64_t timeout_ns)
 {
 	unsigned left;
 
@@ -196,9 +219,9 @@ static unsigned w_cancel(struct blk_backend *b, uint64_t timeout_ns)
 	return left;
 }
 
-struct blk_backend *__wrap_blk_backend_open(int fd, unsigned depth, char *err, size_t errlen)
+struct disk_backend *__wrap_disk_backend_open(int fd, unsigned depth, char *err, size_t errlen)
 {
-	struct blk_backend *b = __real_blk_backend_open(fd, depth, err, errlen);
+	struct disk_backend *b = __real_disk_backend_open(fd, depth, err, errlen);
 
 	if (!b)
 		return NULL;
@@ -237,10 +260,10 @@ static void rig_new(void);
 static void setup(void)
 {
 	char why[256];
-	struct blk_backend *probe;
+	struct disk_backend *probe;
 
 	/* io_uring where it works (the point of this target), else sync. */
-	probe = blk_backend_uring_create(-1, 8, why, sizeof(why));
+	probe = disk_backend_uring_create(-1, 8, why, sizeof(why));
 	if (probe) {
 		probe->ops->destroy(probe);
 		setenv("VIREO_BLK_BACKEND", "io_uring", 1);
@@ -266,9 +289,6 @@ static void setup(void)
 	memset(F.ram + RAM_SIZE, GUARD_BYTE, GUARD);
 	ASAN_POISON_MEMORY_REGION(F.map, GUARD);
 	ASAN_POISON_MEMORY_REGION(F.ram + RAM_SIZE, GUARD);
-	F.vm = calloc(1, sizeof(*F.vm));
-	if (!F.vm)
-		__builtin_trap();
 	rig_new();
 	F.ready = true;
 }
@@ -280,25 +300,29 @@ static void setup(void)
  */
 static void rig_new(void)
 {
-	struct vm *vm = F.vm;
 	struct blk_disk_config c = {0};
+	struct virtio_pci_host host = {.vm_fd = -1,
+				       .mem = &F.mem,
+				       .mmio = &F.mmio,
+				       .pci = &F.pci,
+				       .irq = &F.irq,
+				       .ioeventfd = false,
+				       .event_idx = true};
 	char err[256];
 
-	vm->vm_fd = -1;
-	vm->active[OPT_EVENT_IDX] = true;
-	gmem_layout(&vm->mem, F.ram, RAM_SIZE);
-	bus_init(&vm->pio, "pio");
-	bus_init(&vm->mmio, "mmio");
-	if (pci_bus_init(&vm->pci, &vm->pio) < 0)
+	gmem_layout(&F.mem, F.ram, RAM_SIZE);
+	bus_init(&F.pio, "pio");
+	bus_init(&F.mmio, "mmio");
+	if (pci_bus_init(&F.pci, &F.pio) < 0)
 		__builtin_trap();
-	irq_routing_init(&vm->irq, -1);
-	if (iothread_init(&vm->io[0]) < 0)
+	irq_routing_init(&F.irq, -1);
+	if (iothread_init(&F.io) < 0)
 		__builtin_trap();
 	F.vp = calloc(1, sizeof(*F.vp));
 	if (!F.vp)
 		__builtin_trap();
 	snprintf(c.path, sizeof(c.path), "%s", F.disk_path);
-	if (virtio_blk_create(&F.vp->vdev, &c, &vm->io[0], err, sizeof(err)) < 0) {
+	if (virtio_blk_create(&F.vp->vdev, &c, &F.io, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_virtio_pci: %s\n", err);
 		__builtin_trap();
 	}
@@ -306,7 +330,7 @@ static void rig_new(void)
 	F.real_reset = F.dev_ops.reset;
 	F.dev_ops.reset = w_reset;
 	F.vp->vdev.ops = &F.dev_ops;
-	if (virtio_pci_init(F.vp, vm, &vm->io[0], false, "virtio-blk0") < 0)
+	if (virtio_pci_init(F.vp, &host, &F.io, "virtio-blk0") < 0)
 		__builtin_trap();
 	/* KVM's side of MSI-X: routes recorded, irqfds read by the checks. */
 	F.vp->msix.set_route = record_route;
@@ -318,7 +342,7 @@ static void rig_new(void)
 	}
 	/* Power-on configuration space, and MSI-X as msix_init() left it. */
 	memcpy(F.cfg0, F.vp->pci.cfg, PCI_CFG_SIZE);
-	memcpy(F.host0, vm->pci.host_bridge.cfg, PCI_CFG_SIZE);
+	memcpy(F.host0, F.pci.host_bridge.cfg, PCI_CFG_SIZE);
 	memcpy(F.table0, F.vp->msix.table, sizeof(F.table0));
 }
 
@@ -334,7 +358,7 @@ static uint64_t drain_fd(int fd)
 /* Every watch whose eventfd fired, or that asked to be called back, once. */
 static void io_round(void)
 {
-	struct iothread *t = &F.vm->io[0];
+	struct iothread *t = &F.io;
 
 	for (unsigned i = 0; i < IOTHREAD_MAX_FDS; i++) {
 		struct iothread_watch *w = &t->watch[i];
@@ -350,7 +374,7 @@ static void io_round(void)
 
 static bool io_busy(void)
 {
-	struct iothread *t = &F.vm->io[0];
+	struct iothread *t = &F.io;
 
 	if (F.nr_inflight)
 		return true;
@@ -401,8 +425,8 @@ static void cfg_access(unsigned slot, unsigned reg, uint8_t *v, unsigned len, bo
 {
 	uint32_t a = 0x80000000u | slot << 11 | (reg & 0xfc);
 
-	bus_dispatch(&F.vm->pio, PCI_CONFIG_ADDRESS, (uint8_t *)&a, 4, true);
-	bus_dispatch(&F.vm->pio, PCI_CONFIG_DATA + (reg & 3), v, len, is_write);
+	bus_dispatch(&F.pio, PCI_CONFIG_ADDRESS, (uint8_t *)&a, 4, true);
+	bus_dispatch(&F.pio, PCI_CONFIG_DATA + (reg & 3), v, len, is_write);
 }
 
 static void cfg_wr(unsigned reg, uint32_t v, unsigned len)
@@ -420,14 +444,14 @@ static uint32_t cfg_rd(unsigned reg, unsigned len)
 
 static void bar_wr(unsigned off, uint64_t v, unsigned len)
 {
-	bus_dispatch(&F.vm->mmio, F.vp->bar + off, (uint8_t *)&v, len, true);
+	bus_dispatch(&F.mmio, F.vp->bar + off, (uint8_t *)&v, len, true);
 }
 
 static uint64_t bar_rd(unsigned off, unsigned len)
 {
 	uint64_t v = 0;
 
-	bus_dispatch(&F.vm->mmio, F.vp->bar + off, (uint8_t *)&v, len, false);
+	bus_dispatch(&F.mmio, F.vp->bar + off, (uint8_t *)&v, len, false);
 	return v;
 }
 
@@ -809,8 +833,8 @@ static void check(const struct before *b)
 
 	no_lock_held(&d->lock);
 	no_lock_held(&m->lock);
-	no_lock_held(&F.vm->pci.lock);
-	no_lock_held(&F.vm->irq.lock);
+	no_lock_held(&F.pci.lock);
+	no_lock_held(&F.irq.lock);
 	check_guards();
 
 	/* In flight: within the pool, and what the backend says. */
@@ -833,7 +857,8 @@ static void check(const struct before *b)
 	/*
 	 * No bus mastering all along (and no reset): no chain taken, also by
 	 * virtio-blk's busy path when a completion comes in while others are
-	 * still in flight (seed bme-multiseg caught blk_drain doing so).
+	 * still in flight (seed bme-multiseg caught blk_drain, now
+	 * virtio_drain_queue, doing so).
 	 */
 	if (b->dma_off && d->dma_off && b->resets == F.resets)
 		CHECK(vq->last_avail == b->last_avail);
@@ -882,17 +907,17 @@ static void rig_reset(uint8_t flags)
 {
 	struct virtio_pci *vp = F.vp;
 	struct msix *m = &vp->msix;
-	struct iothread *t = &F.vm->io[0];
+	struct iothread *t = &F.io;
 
 	CHECK(F.nr_inflight == 0 && !vp->activated);
 	memcpy(vp->pci.cfg, F.cfg0, PCI_CFG_SIZE);
-	memcpy(F.vm->pci.host_bridge.cfg, F.host0, PCI_CFG_SIZE);
-	__atomic_store_n(&F.vm->pci.host_bridge.command,
-			 pci_cfg_read16(&F.vm->pci.host_bridge, PCI_COMMAND), __ATOMIC_RELEASE);
+	memcpy(F.pci.host_bridge.cfg, F.host0, PCI_CFG_SIZE);
+	__atomic_store_n(&F.pci.host_bridge.command,
+			 pci_cfg_read16(&F.pci.host_bridge, PCI_COMMAND), __ATOMIC_RELEASE);
 	/* Through the bus, so the transport and MSI-X see COMMAND and message control. */
 	cfg_wr(PCI_COMMAND, pci_cfg_read16(&vp->pci, PCI_COMMAND), 2);
 	cfg_wr(m->cap + 2, pci_cfg_read16(&vp->pci, m->cap + 2), 2);
-	F.vm->pci.config_address = 0;
+	F.pci.config_address = 0;
 	memcpy(m->table, F.table0, sizeof(F.table0));
 	memset(m->routed, 0, sizeof(m->routed));
 	m->pending = 0;
