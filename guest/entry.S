@@ -181,6 +181,10 @@ isr_table:
 	.balign 16, 0xcc
 	.if vec == VEC_TIMER
 	jmp timer_isr
+	.elseif vec == VEC_IPI
+	jmp ipi_isr
+	.elseif vec == VEC_TLB
+	jmp tlb_isr
 	.elseif vec == VEC_UD
 	jmp ud_isr
 	.elseif vec >= VEC_MSI_BASE && vec < VEC_MSI_BASE + VEC_MSI_COUNT
@@ -215,6 +219,27 @@ lapic_eoi_iret:
 	movabs %eax, LAPIC_EOI_ADDR
 	popq %rax
 	iretq
+
+/* The ipi workload's vector: count, then EOI -- through shared memory when
+ * KVM set the PV EOI bit (pv_eoi_word, registered by the one AP that takes
+ * these IPIs), else the LAPIC's EOI register. 4 instructions, then
+ * lapic_eoi_iret or 2 more. */
+ipi_isr:
+	incl ipi_count(%rip)
+	btrl $0, pv_eoi_word(%rip)
+	jnc lapic_eoi_iret
+	incl irq_seq(%rip)
+	iretq
+
+/* tlb-shootdown's flush request: the whole TLB (CR3 reload), count, EOI.
+ * 6 instructions, then lapic_eoi_iret. */
+tlb_isr:
+	pushq %rax
+	movq %cr3, %rax
+	movq %rax, %cr3
+	popq %rax
+	incl tlb_flushes(%rip)
+	jmp lapic_eoi_iret
 
 /*
  * #UD. A KVM that runs CPL3 natively but not IDT gates to CPL0 (PVM) turns
@@ -253,6 +278,8 @@ syscall_isr:
 	je 7f
 	cmpl $SYS_HALT, %eax
 	je 2f
+	cmpl $SYS_HYPERCALL, %eax
+	je 8f
 	movq $-1, %rax
 	iretq
 /* Sleep unless an interrupt came since the caller read irq_seq (ESI): with
@@ -283,6 +310,11 @@ syscall_isr:
 7:	movl %edi, %eax
 	movl %esi, %ecx
 	cpuid
+	iretq
+/* KVM hypercall: number in EDI, a0..a3 already in RBX, RCX, RDX, RSI. vmcall
+ * on every CPU: KVM emulates it on AMD too (#UD intercept). */
+8:	movl %edi, %eax
+	vmcall
 	iretq
 
 /* Everything else is fatal: save the registers and report (trap_fatal). */
@@ -337,6 +369,7 @@ ap_tramp_end:
 	.data
 	.balign 4
 	.globl ap_next_index, timer_ticks, irq_seq, gate_ud_entries, msi_counts
+	.globl ipi_count, tlb_flushes, pv_eoi_word
 ap_next_index:			/* next AP index; the BSP is 0. Reset by smp.c. */
 	.long 1
 timer_ticks:			/* incremented by timer_isr */
@@ -347,6 +380,13 @@ gate_ud_entries:		/* int $0x80s that arrived as #UD (ud_isr) */
 	.long 0
 msi_counts:			/* msi_counts[v - VEC_MSI_BASE]: incremented by the MSI-X stubs */
 	.fill VEC_MSI_COUNT, 4, 0
+ipi_count:			/* VEC_IPI interrupts taken (all CPUs) */
+	.long 0
+tlb_flushes:			/* VEC_TLB interrupts taken (all CPUs) */
+	.long 0
+	.balign 8
+pv_eoi_word:			/* MSR_KVM_PV_EOI_EN target of the ipi workload's AP */
+	.quad 0
 
 /* PVH entry note: XEN_ELFNOTE_PHYS32_ENTRY, 32-bit physical address. */
 	.section .note.Xen, "a", @note

@@ -198,6 +198,17 @@ NORETURN static inline void sys_halt(void)
 	__builtin_unreachable();
 }
 
+/* KVM hypercall `nr` (KVM_HC_*) with up to four arguments; KVM's return value. */
+static inline long sys_hypercall(uint32_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	long r;
+	__asm__ volatile("int $0x80"
+			 : "=a"(r), "+b"(a0), "+c"(a1), "+d"(a2), "+S"(a3)
+			 : "0"((uint64_t)SYS_HYPERCALL), "D"(nr)
+			 : "memory");
+	return r;
+}
+
 static inline void sys_wrmsr(uint32_t msr, uint64_t v)
 {
 	uint64_t nr = SYS_WRMSR;
@@ -338,6 +349,24 @@ int run_quiet_pio(void);
 int run_timer(void);
 int run_kvmclock(void);
 int run_smp(void);
+int run_memtouch(void);
+int run_clock(void);
+int run_ipi(void);
+int run_tlb_shootdown(void);
+
+/* smp.c: start the APs named by cpus= or the MP table; each runs ap_task
+ * (then halts for good), or just halts when ap_task is NULL. */
+struct smp_info {
+	unsigned expected; /* CPUs listed, the BSP included */
+	unsigned up;	   /* CPUs running, the BSP included */
+	const char *source;
+	uint8_t bsp_id;
+	uint64_t ns;
+};
+int smp_bringup(struct smp_info *si);
+extern void (*volatile ap_task)(uint32_t index);
+/* LAPIC ID of AP index i (1..), filled as each AP checks in. */
+extern volatile uint32_t ap_apic_ids[MAX_CPUS];
 int run_trap(void);
 int run_gate(void);
 int run_rtc(void);
@@ -358,6 +387,11 @@ extern volatile uint32_t timer_ticks;
 extern volatile uint32_t gate_ud_entries;
 /* Interrupts taken on vector VEC_MSI_BASE + i (the MSI-X stubs in entry.S). */
 extern volatile uint32_t msi_counts[VEC_MSI_COUNT];
+/* VEC_IPI and VEC_TLB interrupts taken (entry.S stubs). */
+extern volatile uint32_t ipi_count;
+extern volatile uint32_t tlb_flushes;
+/* Bit 0: KVM says the next EOI may be skipped (PV EOI, the ipi AP only). */
+extern volatile uint64_t pv_eoi_word;
 extern volatile uint32_t ap_next_index;
 extern const uint8_t ap_tramp_start[], ap_tramp_end[];
 

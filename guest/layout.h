@@ -51,18 +51,21 @@
 /* Interrupt vectors. */
 #define VEC_UD	      0x06 /* #UD: also int $0x80 where it arrives as #UD */
 #define VEC_TIMER     0x40 /* LAPIC timer */
+#define VEC_IPI	      0x41 /* ipi workload: count, EOI */
+#define VEC_TLB	      0x42 /* tlb-shootdown workload: reload CR3, count, EOI */
 #define VEC_MSI_BASE  0x50 /* virtio MSI-X vectors: count, EOI */
 #define VEC_MSI_COUNT 16
 #define VEC_SYSCALL   0x80 /* the CPL3 -> CPL0 gate (DPL 3) */
 #define VEC_SPURIOUS  0xff /* LAPIC spurious vector */
 
 /* System calls through int $0x80: number in %eax, arguments in %rdi, %rsi. */
-#define SYS_WAIT_IRQ 1 /* hlt until an interrupt, unless irq_seq != %esi already */
-#define SYS_HALT     2 /* hlt forever, interrupts off */
-#define SYS_WRMSR    3 /* wrmsr(%edi, %rsi) */
-#define SYS_RDMSR    4 /* %rax = rdmsr(%edi) */
-#define SYS_SET_IOPL 5 /* the caller's RFLAGS.IOPL = %edi (0..3) */
-#define SYS_CPUID    6 /* cpuid(leaf %edi, subleaf %esi) into eax, ebx, ecx, edx */
+#define SYS_WAIT_IRQ  1 /* hlt until an interrupt, unless irq_seq != %esi already */
+#define SYS_HALT      2 /* hlt forever, interrupts off */
+#define SYS_WRMSR     3 /* wrmsr(%edi, %rsi) */
+#define SYS_RDMSR     4 /* %rax = rdmsr(%edi) */
+#define SYS_SET_IOPL  5 /* the caller's RFLAGS.IOPL = %edi (0..3) */
+#define SYS_CPUID     6 /* cpuid(leaf %edi, subleaf %esi) into eax, ebx, ecx, edx */
+#define SYS_HYPERCALL 7 /* KVM hypercall %edi, a0..a3 in rbx, rcx, rdx, rsi; result in rax */
 
 /* SMP trampoline: copied below 1 MiB, SIPI vector = address >> 12. */
 #define AP_TRAMPOLINE_ADDR 0x8000

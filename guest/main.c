@@ -243,6 +243,10 @@ static const struct workload workloads[] = {
     {"blk-ro", run_blk_ro},
     {"rng", run_rng},
     {"console", run_console},
+    {"memtouch", run_memtouch},
+    {"clock", run_clock},
+    {"ipi", run_ipi},
+    {"tlb-shootdown", run_tlb_shootdown},
 };
 
 static const struct workload *find_workload(const char *name, size_t len)

@@ -118,6 +118,18 @@ if [ "$ACCEL" = kvm ]; then
 else
 	run "kvmclock (none on TCG)" 1 3 "test=kvmclock" '^FAIL: no kvmclock$'
 fi
+run "memtouch mib=16" 1 1 "test=memtouch mib=16" \
+	'^RESULT test=memtouch ops=4096 ns=[0-9]+ errors=0 mib=16 base=0x1000000 ' '^SUCCESS$'
+# No kvmclock on TCG: the clock falls back to the PIT.
+run "clock count=1000" 1 1 "test=clock count=1000" \
+	'^RESULT test=clock ops=1000 ns=[0-9]+ errors=0 source=(pit|kvmclock) ' '^SUCCESS$'
+run "ipi -smp 2,sockets=2" 2,sockets=2 1 "test=ipi count=100" \
+	'^RESULT test=ipi ops=100 ns=[0-9]+ errors=0 via=x?apic wait=halt cpus=2 irqs=100 ' '^SUCCESS$'
+run "ipi via=xapic wait=spin" 2,sockets=2 1 "test=ipi count=100 via=xapic wait=spin" \
+	'^RESULT test=ipi ops=100 ns=[0-9]+ errors=0 via=xapic wait=spin cpus=2 irqs=100 ' '^SUCCESS$'
+run "tlb-shootdown -smp 3,sockets=3" 3,sockets=3 1 "test=tlb-shootdown count=100" \
+	'^RESULT test=tlb-shootdown ops=100 ns=[0-9]+ errors=0 via=x?apic wait=spin cpus=3 ipis=100 pv_flushes=0 flushes=100 ' '^SUCCESS$'
+run "ipi -smp 1 (no AP)" 1 3 "test=ipi count=10" '^FAIL: ipi: needs a second CPU'
 run "hello,pio,timer" 2 1 "test=hello,pio,timer count=10" \
 	'^RESULT test=hello ' '^RESULT test=pio ops=10 ' '^RESULT test=timer ops=10 ' '^SUCCESS$'
 run "tsc=pit" 1 1 "test=hello tsc=pit" 'via=pit$' '^SUCCESS$'

@@ -129,30 +129,38 @@ static int send_ipi(uint8_t apic_id, uint32_t icr)
 	return fail("smp: IPI 0x%x to APIC %u not delivered", icr, apic_id);
 }
 
+/* What the APs run once up (NULL: halt); ipi.c sets it before smp_bringup(). */
+void (*volatile ap_task)(uint32_t index);
+volatile uint32_t ap_apic_ids[MAX_CPUS];
+
 /* Called from ap_user_entry (entry.S) at CPL3 on the AP's own stacks. */
 NORETURN void ap_main(uint32_t index);
 
 NORETURN void ap_main(uint32_t index)
 {
-	uint32_t n = __atomic_add_fetch(&ap_checked_in, 1, __ATOMIC_SEQ_CST);
 	uint32_t apic_id = lapic_read(LAPIC_ID) >> 24;
+	void (*task)(uint32_t) = ap_task;
 
-	(void)index;
+	if (index < MAX_CPUS)
+		ap_apic_ids[index] = apic_id;
+	uint32_t n = __atomic_add_fetch(&ap_checked_in, 1, __ATOMIC_SEQ_CST);
+
 	kprintf("AP %u up apic_id=%u\n", n, apic_id);
 	__atomic_add_fetch(&ap_printed, 1, __ATOMIC_SEQ_CST);
+	if (task && index < MAX_CPUS)
+		task(index);
 	sys_halt();
 }
 
-int run_smp(void)
+int smp_bringup(struct smp_info *si)
 {
 	uint64_t override = cmdline_u64("cpus", 0);
 	uint64_t timeout_ms = cmdline_u64("timeout_ms", 2000);
 	uint64_t init_us = cmdline_u64("init_us", 10000);
 	const size_t tramp_len = (size_t)(ap_tramp_end - ap_tramp_start);
-	const char *source;
 	uint8_t bsp_id;
-	uint64_t t0, deadline, ns;
-	unsigned expected, started = 0;
+	uint64_t t0, deadline;
+	unsigned started = 0;
 
 	if (lapic_enable())
 		return -1;
@@ -164,7 +172,7 @@ int run_smp(void)
 			fail_exit(EXIT_USAGE, "smp: cpus=%lu is more than 255", override);
 		for (unsigned i = 0; i < override; i++)
 			add_cpu((uint8_t)i);
-		source = "cmdline";
+		si->source = "cmdline";
 	} else {
 		uint64_t mpf = mp_find();
 
@@ -173,9 +181,10 @@ int run_smp(void)
 		kprintf("smp: MP floating pointer at 0x%lx\n", mpf);
 		if (mp_parse(mpf))
 			return -1;
-		source = "mptable";
+		si->source = "mptable";
 	}
-	expected = nr_cpus;
+	si->expected = nr_cpus;
+	si->bsp_id = bsp_id;
 
 	if (boot.nr_mem && !mem_is_ram(AP_TRAMPOLINE_ADDR, 4096))
 		return fail("smp: trampoline page 0x%x is not RAM", AP_TRAMPOLINE_ADDR);
@@ -209,19 +218,30 @@ int run_smp(void)
 	deadline = t0 + ns_to_tsc(timeout_ms * 1000000);
 	while (ap_printed < started && (int64_t)(rdtsc() - deadline) < 0)
 		cpu_relax();
-	ns = tsc_to_ns(rdtsc() - t0);
-
-	unsigned up = 1 + ap_checked_in;
-	unsigned missing = up < expected ? expected - up : 0;
+	si->ns = tsc_to_ns(rdtsc() - t0);
+	si->up = 1 + ap_checked_in;
 
 	/* An AP still printing would garble our lines: give it the rest of the timeout. */
 	while (ap_printed < ap_checked_in && (int64_t)(rdtsc() - deadline) < 0)
 		cpu_relax();
-	kprintf("RESULT test=smp ops=%u ns=%lu errors=%u cpus=%u source=%s bsp_apic_id=%u\n", up,
-		ns, missing, expected, source, bsp_id);
+	return 0;
+}
+
+int run_smp(void)
+{
+	struct smp_info si;
+
+	ap_task = NULL;
+	if (smp_bringup(&si))
+		return -1;
+
+	unsigned missing = si.up < si.expected ? si.expected - si.up : 0;
+
+	kprintf("RESULT test=smp ops=%u ns=%lu errors=%u cpus=%u source=%s bsp_apic_id=%u\n", si.up,
+		si.ns, missing, si.expected, si.source, si.bsp_id);
 	if (missing)
-		return fail("smp: %u of %u cpus did not check in", missing, expected);
-	if (up > expected)
-		return fail("smp: %u cpus checked in, expected %u", up, expected);
+		return fail("smp: %u of %u cpus did not check in", missing, si.expected);
+	if (si.up > si.expected)
+		return fail("smp: %u cpus checked in, expected %u", si.up, si.expected);
 	return 0;
 }
