@@ -42,11 +42,6 @@
 #define PIT_MODE 0x43
 #define PIT_GATE 0x61
 
-static uint64_t per_op(uint64_t ns, uint64_t ops)
-{
-	return ops ? ns / ops : 0;
-}
-
 /* ---- memtouch ---------------------------------------------------------------- */
 
 /*

@@ -343,6 +343,12 @@ int lapic_enable(void);
 
 /* ---- workloads ---------------------------------------------------------------- */
 
+/* ns per operation for a RESULT line (0 when there were none). */
+static inline uint64_t per_op(uint64_t ns, uint64_t ops)
+{
+	return ops ? ns / ops : 0;
+}
+
 int run_hello(void);
 int run_pio(void);
 int run_quiet_pio(void);

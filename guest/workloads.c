@@ -20,11 +20,6 @@
 #define PIC1_DATA 0x21
 #define PIC2_DATA 0xa1
 
-static uint64_t per_op(uint64_t ns, uint64_t ops)
-{
-	return ops ? ns / ops : 0;
-}
-
 /* hello [count=N]: the greeting N times (a lot of console output, on demand). */
 int run_hello(void)
 {
