@@ -51,6 +51,28 @@ static int attach(struct machine *m, struct virtio_pci *vp, const char *kind, un
 	return virtio_pci_init(vp, &host, vp->vdev.io, name);
 }
 
+static size_t vcon_room(void *dev)
+{
+	return virtio_console_room(dev);
+}
+
+static size_t vcon_input(void *dev, const uint8_t *buf, size_t len)
+{
+	return virtio_console_input(dev, buf, len);
+}
+
+/* --virtio-console: host input goes to it, and its output is drained too. */
+static void console_takes_input(struct machine *m, struct virtio_dev *d)
+{
+	struct console_out *out = virtio_console_out(d);
+
+	m->console.dev = d;
+	m->console.room = vcon_room;
+	m->console.input = vcon_input;
+	if (out && m->console.nr_outputs < ARRAY_SIZE(m->console.outputs))
+		m->console.outputs[m->console.nr_outputs++] = out;
+}
+
 static int add_disks(struct machine *m)
 {
 	struct vm *vm = &m->vm;
@@ -117,7 +139,7 @@ int virtio_devices_init(struct machine *m)
 		if (!vp || virtio_console_setup(&vp->vdev, STDOUT_FILENO) < 0 ||
 		    attach(m, vp, "console", 0) < 0)
 			return -1;
-		m->console_dev = vp;
+		console_takes_input(m, &vp->vdev);
 	}
 	return 0;
 }

@@ -60,6 +60,16 @@ static void reset_through_i8042(void *vm)
 	vm_request_stop(vm, STOP_RESET, 0, "guest reset through the i8042");
 }
 
+static size_t serial_room(void *dev)
+{
+	return serial_rx_room(dev);
+}
+
+static size_t serial_input(void *dev, const uint8_t *buf, size_t len)
+{
+	return serial_push_input(dev, buf, len);
+}
+
 int platform_devices_init(struct machine *m)
 {
 	struct vm *vm = &m->vm;
@@ -67,6 +77,10 @@ int platform_devices_init(struct machine *m)
 
 	if (serial_init(&m->serial, STDOUT_FILENO, VIREO_IRQ_COM1, vm_set_irq_line, vm) < 0)
 		vireo_perror("serial console output");
+	m->console =
+	    (struct console_sink){.dev = &m->serial, .room = serial_room, .input = serial_input};
+	if (m->serial.out_ready)
+		m->console.outputs[m->console.nr_outputs++] = &m->serial.out;
 	rtc_init(&m->rtc);
 	i8042_init(&m->i8042, reset_through_i8042, vm);
 	m->platform_ready = true;

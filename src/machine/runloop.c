@@ -12,8 +12,6 @@
 #include "vireo/console_out.h"
 #include "vireo/machine/machine.h"
 #include "vireo/term.h"
-#include "vireo/virtio/devices.h"
-#include "vireo/virtio/virtio_pci.h"
 #include "vireo/util.h"
 
 #include <errno.h>
@@ -65,18 +63,10 @@ static void on_signal(struct machine *m)
 }
 
 /* Returns false once stdin is at end of file (then it is polled no more). */
-/* Room for console input: the virtio console takes stdin when there is one. */
-static size_t input_room(struct machine *m)
-{
-	if (m->console_dev)
-		return virtio_console_room(&m->console_dev->vdev);
-	return serial_rx_room(&m->serial);
-}
-
 static bool on_console_input(struct machine *m, struct term_input *ci, bool tty)
 {
 	uint8_t buf[256];
-	size_t room = input_room(m);
+	size_t room = m->console.room(m->console.dev);
 	ssize_t n;
 	bool quit = false;
 
@@ -89,10 +79,7 @@ static bool on_console_input(struct machine *m, struct term_input *ci, bool tty)
 		return false;
 	if (tty)
 		n = (ssize_t)term_filter(ci, buf, (size_t)n, &quit);
-	if (m->console_dev)
-		virtio_console_input(&m->console_dev->vdev, buf, (size_t)n);
-	else
-		serial_push_input(&m->serial, buf, (size_t)n);
+	m->console.input(m->console.dev, buf, (size_t)n);
 	if (quit)
 		vm_request_stop(&m->vm, STOP_CONSOLE_QUIT, 0, "quit from the console (Ctrl-A x)");
 	return true;
@@ -111,16 +98,12 @@ static int poll_timeout_ms(const struct vm *vm, uint64_t deadline)
 	return (deadline - now) / 1000000 > 1000 ? 1000 : (int)((deadline - now) / 1000000) + 1;
 }
 
-/* The consoles' output buffers: COM1's, and the virtio console's if any. */
+/* The consoles' output buffers (struct console_sink). */
 static unsigned console_outs(struct machine *m, struct console_out *out[2])
 {
-	unsigned n = 0;
-
-	if (m->serial.out_ready)
-		out[n++] = &m->serial.out;
-	if (m->console_dev && virtio_console_out(&m->console_dev->vdev))
-		out[n++] = virtio_console_out(&m->console_dev->vdev);
-	return n;
+	for (unsigned i = 0; i < m->console.nr_outputs; i++)
+		out[i] = m->console.outputs[i];
+	return m->console.nr_outputs;
 }
 
 /*
@@ -173,8 +156,8 @@ static void control_loop(struct machine *m)
 	unsigned nout = console_outs(m, out);
 
 	while (!atomic_load(&vm->stopping)) {
-		/* stdin is polled only while the UART can take what we read. */
-		bool want_input = stdin_open && input_room(m) > 0;
+		/* stdin is polled only while the console can take what we read. */
+		bool want_input = stdin_open && m->console.room(m->console.dev) > 0;
 		struct pollfd p[7] = {{vm->stop_eventfd, POLLIN, 0},
 				      {m->signal_fd, POLLIN, 0},
 				      {want_input ? STDIN_FILENO : -1, POLLIN, 0}};

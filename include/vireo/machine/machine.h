@@ -32,6 +32,20 @@ struct virtio_pci;
 
 #define MACHINE_MAX_VIRTIO 12
 
+/*
+ * The console the machine chose, as the run loop sees it: where host input
+ * goes (room, then input), and the output buffers it drains when stdout is
+ * writable. COM1 by default; the virtio console takes input when there is
+ * one. Set while the machine is built, so the run loop knows no device.
+ */
+struct console_sink {
+	void *dev;
+	size_t (*room)(void *dev);
+	size_t (*input)(void *dev, const uint8_t *buf, size_t len);
+	struct console_out *outputs[2];
+	unsigned nr_outputs;
+};
+
 struct machine {
 	struct vm vm; /* the core: KVM, RAM, buses, vCPUs, stopping */
 
@@ -48,7 +62,7 @@ struct machine {
 	unsigned nr_io; /* initialised ones (so destroy knows) */
 	struct virtio_pci *vdev[MACHINE_MAX_VIRTIO];
 	unsigned nr_vdev;
-	struct virtio_pci *console_dev; /* --virtio-console, which takes stdin */
+	struct console_sink console;
 
 	int signal_fd; /* INT, TERM, HUP for the control loop */
 	/* The report's files, opened before the sandbox closes the file system. */
