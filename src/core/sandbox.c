@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define R_MAIN (1u << SANDBOX_MAIN)
@@ -430,6 +431,10 @@ int sandbox_enter(struct sandbox *sb)
 	/* Ours are close-on-exec already; whatever the parent left open (fds
 	 * above stderr) becomes so too. Best effort: before Linux 5.11, no-op. */
 	close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+	/* libc state that opens files on first use, set up while files can
+	 * still be opened: glibc's first gmtime_r() (the CMOS clock, on a
+	 * vCPU) reads /etc/localtime. Before the chroot, which may lack it. */
+	tzset();
 	if (enter_chroot(sb) < 0 || drop_ids(sb) < 0)
 		return -1;
 	sb->uid = getuid();

@@ -36,10 +36,6 @@ void rtc_init(struct rtc *r)
 	r->ram[REG_A] = A_DIVIDER_32K;
 	r->ram[REG_B] = B_24H; /* BCD, 24-hour: what PC firmware leaves */
 	r->ram[REG_D] = D_VALID;
-	/* glibc's first gmtime_r() sets up its time zone, opening
-	 * /etc/localtime: have that happen now, at set-up, not on a vCPU
-	 * under the sandbox, where opening files is forbidden. */
-	tzset();
 }
 
 void rtc_destroy(struct rtc *r)
