@@ -15,7 +15,7 @@
  *   pvh_entry                PVH (XEN_ELFNOTE_PHYS32_ENTRY): EBX = hvm_start_info
  *   ap_tramp_start           SMP trampoline, copied to AP_TRAMPOLINE_ADDR
  */
-#include "vireo/guest_abi.h"
+#include "vireo/abi/guest_abi.h"
 #include "layout.h"
 
 #define MSR_EFER 0xc0000080

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vireo/guest_abi.h"
+#include "vireo/abi/guest_abi.h"
 #include "layout.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c -- vireo's entry point: parse, build, run, report. */
-#include "vireo/config.h"
-#include "vireo/util.h"
+#include "vireo/machine/config.h"
+#include "vireo/lib/util.h"
 #include "vireo/machine/machine.h"
 
 #include <stdio.h>

@@ -7,7 +7,7 @@
  *       -initrd build/guest/test-guest.bzImage -append "test=hello"
  *
  * QEMU boots this 32-bit PVH kernel with the bzImage as module 0. The shim
- * does what vireo's bzImage path does (include/vireo/x86/layout.h): payload
+ * does what vireo's bzImage path does (include/vireo/arch/x86/layout.h): payload
  * at code32_start, boot_params at 0x7000 (setup header copied, e820 from the
  * PVH memory map, cmd_line_ptr -> 0x20000), identity page tables for 4 GiB
  * with 2 MiB pages at 0x1000, a GDT at 0x500 with CS 0x10 / DS 0x18, and

@@ -5,7 +5,7 @@
  * modes of DISCARD and WRITE_ZEROES with their fallback.
  */
 #include "vireo/block/disk.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

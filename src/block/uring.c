@@ -18,7 +18,7 @@
  * Not thread-safe: the owner serialises every call (the device's lock).
  */
 #include "vireo/block/disk.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <liburing.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/bus.h"
-#include "vireo/util.h"
+#include "vireo/core/bus.h"
+#include "vireo/lib/util.h"
 
 #include <string.h>
 

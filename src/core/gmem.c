@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/gmem.h"
-#include "vireo/util.h"
+#include "vireo/core/gmem.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

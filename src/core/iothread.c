@@ -6,8 +6,8 @@
  * the lock the loop holds while it dispatches, so once it returns the
  * callback is not running and will not run again for that fd.
  */
-#include "vireo/iothread.h"
-#include "vireo/util.h"
+#include "vireo/core/iothread.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <signal.h>

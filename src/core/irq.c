@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/irq.h"
-#include "vireo/util.h"
+#include "vireo/core/irq.h"
+#include "vireo/lib/util.h"
 
 #include <stdlib.h>
 #include <string.h>

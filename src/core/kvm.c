@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/kvm.h"
-#include "vireo/util.h"
+#include "vireo/core/kvm.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sandbox.c -- chroot, id drop, Landlock and a seccomp allow-list per thread
- * role; the order and the reasons are in include/vireo/sandbox.h, the lists
+ * role; the order and the reasons are in include/vireo/core/sandbox.h, the lists
  * and how they were found in README.md ("Security").
  */
-#include "vireo/term.h"
-#include "vireo/sandbox.h"
-#include "vireo/util.h"
+#include "vireo/lib/term.h"
+#include "vireo/core/sandbox.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/stats.h"
-#include "vireo/util.h"
+#include "vireo/core/stats.h"
+#include "vireo/lib/util.h"
 
 #include <linux/kvm.h>
 #include <stdio.h>

@@ -9,10 +9,10 @@
  * BSP (vCPU 0) starts at the kernel entry; the others stay in KVM's
  * wait-for-SIPI state until the guest starts them through the in-kernel LAPIC.
  */
-#include "vireo/kvm.h"
-#include "vireo/util.h"
-#include "vireo/vm.h"
-#include "vireo/x86/vcpu_setup.h"
+#include "vireo/core/kvm.h"
+#include "vireo/lib/util.h"
+#include "vireo/core/vm.h"
+#include "vireo/arch/x86/vcpu_setup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -22,10 +22,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *host)
+static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *host,
+		       const struct kernel_image *boot)
 {
 	const struct x86_vcpu_config cfg = {
-	    .ncpus = vm->cfg.cpus, .active = vm->active, .kernel = &vm->kernel};
+	    .ncpus = vm->params.cpus, .active = vm->active, .kernel = boot};
 	uint32_t offered;
 
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
@@ -51,7 +52,7 @@ static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *h
 	return 0;
 }
 
-int vcpus_create(struct vm *vm)
+int vcpus_create(struct vm *vm, const struct kernel_image *boot)
 {
 	struct kvm_cpuid2 *host = x86_supported_cpuid(vm->kvm_fd);
 	int rc = 0;
@@ -59,17 +60,17 @@ int vcpus_create(struct vm *vm)
 	if (!host)
 		return -1;
 	x86_note_cpuid_features(vm->active, vm->kvm_fd, host);
-	vm->vcpus = calloc(vm->cfg.cpus, sizeof(*vm->vcpus));
+	vm->vcpus = calloc(vm->params.cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		free(host);
 		return -1;
 	}
-	for (unsigned i = 0; i < vm->cfg.cpus && rc == 0; i++) {
+	for (unsigned i = 0; i < vm->params.cpus && rc == 0; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
 		*v = (struct vcpu){.vm = vm, .id = i, .fd = -1, .stats_fd = -1};
 		vm->nr_vcpus = i + 1;
-		rc = vcpu_create(vm, v, host);
+		rc = vcpu_create(vm, v, host, boot);
 	}
 	free(host);
 	return rc;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* guest_ports.c -- the ports of vireo's guest ABI (see guest_abi.h). */
 #include "vireo/hw/legacy.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 void debug_exit_io(void *dev, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {

@@ -3,8 +3,8 @@
  * console_out.c -- console output that never blocks the VMM (console_out.h):
  * a bounded buffer per console, flushed as far as the fd takes it.
  */
-#include "vireo/console_out.h"
-#include "vireo/util.h"
+#include "vireo/lib/console_out.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * term.c -- the host terminal behind the guest's console: raw mode and its
  * restoration, the Ctrl-A x escape (term.h).
  */
-#include "vireo/term.h"
+#include "vireo/lib/term.h"
 
 #include <signal.h>
 #include <stdlib.h>

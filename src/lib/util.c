@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * as devices each device has its own, as QEMU's iothread= gives.
  */
 #include "vireo/machine/machine.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/devices.h"
 #include "vireo/virtio/virtio_pci.h"
@@ -75,22 +75,20 @@ static void console_takes_input(struct machine *m, struct virtio_dev *d)
 
 static int add_disks(struct machine *m)
 {
-	struct vm *vm = &m->vm;
-
-	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+	for (unsigned i = 0; i < m->cfg.nr_disks; i++) {
 		struct blk_disk_config dc;
 		struct virtio_pci *vp;
 		char err[256];
 
-		if (blk_parse_disk_arg(vm->cfg.disks[i], &dc, err, sizeof(err)) < 0) {
-			vireo_err("--disk %s: %s", vm->cfg.disks[i], err);
+		if (blk_parse_disk_arg(m->cfg.disks[i], &dc, err, sizeof(err)) < 0) {
+			vireo_err("--disk %s: %s", m->cfg.disks[i], err);
 			return -1;
 		}
 		vp = new_vdev(m);
 		if (!vp)
 			return -1;
 		if (virtio_blk_create(&vp->vdev, &dc, vp->vdev.io, err, sizeof(err)) < 0) {
-			vireo_err("--disk %s: %s", vm->cfg.disks[i], err);
+			vireo_err("--disk %s: %s", m->cfg.disks[i], err);
 			return -1;
 		}
 		if (attach(m, vp, "blk", i) < 0)
@@ -101,7 +99,7 @@ static int add_disks(struct machine *m)
 
 static int iothreads_init(struct machine *m)
 {
-	unsigned n = m->vm.cfg.iothreads ? m->vm.cfg.iothreads : 1;
+	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : 1;
 
 	if (n > CONFIG_MAX_IOTHREADS)
 		n = CONFIG_MAX_IOTHREADS;
@@ -126,7 +124,7 @@ int virtio_devices_init(struct machine *m)
 		return -1;
 	if (add_disks(m) < 0)
 		return -1;
-	if (vm->cfg.rng) {
+	if (m->cfg.rng) {
 		vp = new_vdev(m);
 		if (!vp)
 			return -1;
@@ -134,7 +132,7 @@ int virtio_devices_init(struct machine *m)
 		if (attach(m, vp, "rng", 0) < 0)
 			return -1;
 	}
-	if (vm->cfg.virtio_console) {
+	if (m->cfg.virtio_console) {
 		vp = new_vdev(m);
 		if (!vp || virtio_console_setup(&vp->vdev, STDOUT_FILENO) < 0 ||
 		    attach(m, vp, "console", 0) < 0)

@@ -5,10 +5,10 @@
  * describe them, and the vCPUs; and taking it apart again.
  */
 #include "vireo/machine/machine.h"
-#include "vireo/util.h"
-#include "vireo/x86/acpi.h"
-#include "vireo/x86/mptable.h"
-#include "vireo/x86/layout.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/acpi.h"
+#include "vireo/arch/x86/mptable.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +16,13 @@
 
 void machine_init_state(struct machine *m, const struct vm_config *cfg, uint64_t start_ns)
 {
+	struct vm_params params = {
+	    .mem_bytes = cfg->mem_bytes, .cpus = cfg->cpus, .sandbox = cfg->sandbox};
+
 	memset(m, 0, sizeof(*m));
-	vm_init_state(&m->vm, cfg, start_ns);
+	m->cfg = *cfg;
+	memcpy(params.want, cfg->want, sizeof(params.want));
+	vm_init_state(&m->vm, &params, start_ns);
 	m->io_delay_eventfd = m->signal_fd = m->proc_status_fd = -1;
 }
 
@@ -55,13 +60,13 @@ static int write_firmware_tables(struct machine *m)
 		vireo_err("out of memory for the firmware tables");
 		return -1;
 	}
-	len = mptable_build(buf, size, MPTABLE_ADDR, vm->cfg.cpus, intx, n);
+	len = mptable_build(buf, size, MPTABLE_ADDR, m->cfg.cpus, intx, n);
 	if (len == 0 || !gmem_write(&vm->mem, gpa(MPTABLE_ADDR), buf, len)) {
 		vireo_err("cannot write the MP table into guest memory");
 		goto out;
 	}
-	if (vm->cfg.acpi) {
-		len = acpi_build(buf, size, ACPI_TABLES_ADDR, vm->cfg.cpus, intx, n);
+	if (m->cfg.acpi) {
+		len = acpi_build(buf, size, ACPI_TABLES_ADDR, m->cfg.cpus, intx, n);
 		if (len == 0 || !gmem_write(&vm->mem, gpa(ACPI_TABLES_ADDR), buf, len)) {
 			vireo_err("cannot write the ACPI tables into guest memory");
 			goto out;
@@ -76,12 +81,12 @@ out:
 int machine_create(struct machine *m, const struct vm_config *cfg, uint64_t start_ns)
 {
 	machine_init_state(m, cfg, start_ns);
-	if (vm_create_kvm(&m->vm) < 0)
+	if (boot_check_inputs(m) < 0 || vm_create_kvm(&m->vm) < 0 || boot_load(m) < 0)
 		return -1;
 	if (platform_devices_init(m) < 0 || virtio_devices_init(m) < 0 ||
 	    write_firmware_tables(m) < 0)
 		return -1;
-	return vcpus_create(&m->vm);
+	return vcpus_create(&m->vm, &m->boot.kernel);
 }
 
 bool machine_io_stuck(const struct machine *m)
@@ -107,4 +112,5 @@ void machine_destroy(struct machine *m)
 		close(m->proc_status_fd);
 	m->proc_status_fd = -1;
 	vm_destroy(&m->vm);
+	boot_destroy(m);
 }

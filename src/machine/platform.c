@@ -3,9 +3,9 @@
  * platform.c -- the devices every vireo VM has, at their fixed places.
  * Devices are registered here and nowhere else, so this file is the map.
  */
-#include "vireo/guest_abi.h"
+#include "vireo/abi/guest_abi.h"
 #include "vireo/hw/legacy.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 #include "vireo/machine/machine.h"
 
 #include <errno.h>
@@ -95,8 +95,8 @@ int platform_devices_init(struct machine *m)
 		return -1;
 	/* Opt-in, as QEMU's isa-debug-exit: it hands the guest vireo's exit
 	 * status, and (C << 1) | 1 can read as one of vireo's own. */
-	if (vm->cfg.debug_exit && bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit",
-					       debug_exit_io, &m->debug_exit) < 0)
+	if (m->cfg.debug_exit && bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit",
+					      debug_exit_io, &m->debug_exit) < 0)
 		return -1;
 	return io_delay_init(m);
 }

@@ -5,9 +5,9 @@
  * once, after the vCPU threads have been joined.
  */
 #include "vireo/machine/machine.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 #include "vireo/virtio/virtio_pci.h"
-#include "vireo/x86/acpi.h"
+#include "vireo/arch/x86/acpi.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,14 +30,13 @@ static const char *const stop_names[] = {
 
 int machine_report_open(struct machine *m)
 {
-	struct vm *vm = &m->vm;
 	/* Re-read at exit with pread: procfs regenerates the text at offset 0. */
 	m->proc_status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (!vm->cfg.stats_json)
+	if (!m->cfg.stats_json)
 		return 0;
-	m->stats_json_file = fopen(vm->cfg.stats_json, "we");
+	m->stats_json_file = fopen(m->cfg.stats_json, "we");
 	if (!m->stats_json_file) {
-		vireo_perror("--stats-json %s", vm->cfg.stats_json);
+		vireo_perror("--stats-json %s", m->cfg.stats_json);
 		return -1;
 	}
 	return 0;
@@ -202,8 +201,8 @@ static void print_table(FILE *f, const struct machine *m, const struct vcpu_stat
 
 	fprintf(f, "\nvireo: VM stopped: %s (exit status %d)\n", vm->stop_detail, vm->exit_status);
 	fprintf(f, "boot: %s, %u vCPU(s), %" PRIu64 " MiB, %s",
-		vm->kernel.format == KERNEL_BZIMAGE ? "bzImage" : "PVH", vm->nr_vcpus,
-		vm->cfg.mem_bytes >> 20, vm->cfg.acpi ? "ACPI and MP tables" : "MP table only");
+		m->boot.kernel.format == KERNEL_BZIMAGE ? "bzImage" : "PVH", vm->nr_vcpus,
+		m->cfg.mem_bytes >> 20, m->cfg.acpi ? "ACPI and MP tables" : "MP table only");
 	if (ms >= 0)
 		fprintf(f, ", first guest instruction after %.3f ms", ms);
 	fprintf(f, "\n");
@@ -464,23 +463,24 @@ static void write_json(FILE *f, const struct machine *m, const struct vcpu_stats
 	fprintf(f, ",\n  \"kvm_vm\": ");
 	json_kvm(f, &vm->kvm_vm_stats);
 	fprintf(f, ",\n  \"boot\": {\"protocol\": \"%s\", \"first_instruction_us\": ",
-		vm->kernel.format == KERNEL_BZIMAGE ? "bzimage" : "pvh");
+		m->boot.kernel.format == KERNEL_BZIMAGE ? "bzimage" : "pvh");
 	if (ms >= 0)
 		fprintf(f, "%.0f", ms * 1000.0);
 	else
 		fprintf(f, "null");
-	if (vm->cfg.acpi)
+	if (m->cfg.acpi)
 		fprintf(f, ", \"acpi_rsdp\": %llu", (unsigned long long)ACPI_TABLES_ADDR);
 	else
 		fprintf(f, ", \"acpi_rsdp\": null");
 	fprintf(f, ", \"e820\": [");
-	for (unsigned i = 0; i < vm->nr_e820; i++)
+	for (unsigned i = 0; i < m->boot.nr_e820; i++)
 		fprintf(f, "%s\n    {\"addr\": %" PRIu64 ", \"size\": %" PRIu64 ", \"type\": %u}",
-			i ? "," : "", vm->e820[i].addr, vm->e820[i].size, vm->e820[i].type);
+			i ? "," : "", m->boot.e820[i].addr, m->boot.e820[i].size,
+			m->boot.e820[i].type);
 	fprintf(f,
 		"\n  ]},\n  \"memory\": {\"guest_mib\": %" PRIu64 ", \"vmm_rss_kib\": %" PRIu64
 		"},\n",
-		vm->cfg.mem_bytes >> 20, m->vmm_rss_kib);
+		m->cfg.mem_bytes >> 20, m->vmm_rss_kib);
 	fprintf(f,
 		"  \"serial\": {\"tx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
 		", \"rx_bytes\": %" PRIu64 "},\n",
@@ -500,11 +500,11 @@ void machine_report(struct machine *m)
 	struct vcpu_stats total;
 
 	collect(m, &total);
-	if (!vm->cfg.quiet)
+	if (!m->cfg.quiet)
 		print_table(stderr, m, &total);
 	/* Not opened early when vm_run() never ran (tests build a VM by hand);
 	 * never under the sandbox, which would trap the open. */
-	if (vm->cfg.stats_json && !m->stats_json_file && !vm->sandbox.entered &&
+	if (m->cfg.stats_json && !m->stats_json_file && !vm->sandbox.entered &&
 	    machine_report_open(m) < 0)
 		return;
 	if (m->stats_json_file) {
@@ -513,6 +513,6 @@ void machine_report(struct machine *m)
 		m->stats_json_file = NULL;
 		write_json(f, m, &total);
 		if (fclose(f) != 0)
-			vireo_perror("--stats-json %s", vm->cfg.stats_json);
+			vireo_perror("--stats-json %s", m->cfg.stats_json);
 	}
 }

@@ -9,10 +9,10 @@
  * vCPU's immediate_exit and sends SIGUSR1, so a thread about to enter
  * KVM_RUN returns at once and one inside it is interrupted: no lost wake-up.
  */
-#include "vireo/console_out.h"
+#include "vireo/lib/console_out.h"
 #include "vireo/machine/machine.h"
-#include "vireo/term.h"
-#include "vireo/util.h"
+#include "vireo/lib/term.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -85,11 +85,11 @@ static bool on_console_input(struct machine *m, struct term_input *ci, bool tty)
 	return true;
 }
 
-static int poll_timeout_ms(const struct vm *vm, uint64_t deadline)
+static int poll_timeout_ms(const struct machine *m, uint64_t deadline)
 {
 	uint64_t now;
 
-	if (!vm->cfg.timeout_s)
+	if (!m->cfg.timeout_s)
 		return -1;
 	now = now_ns();
 	if (now >= deadline)
@@ -149,7 +149,7 @@ static void finish_outputs(struct machine *m)
 static void control_loop(struct machine *m)
 {
 	struct vm *vm = &m->vm;
-	uint64_t deadline = now_ns() + (uint64_t)vm->cfg.timeout_s * 1000000000ull;
+	uint64_t deadline = now_ns() + (uint64_t)m->cfg.timeout_s * 1000000000ull;
 	bool tty = isatty(STDIN_FILENO), stdin_open = true;
 	struct term_input ci = {0};
 	struct console_out *out[2];
@@ -162,7 +162,7 @@ static void control_loop(struct machine *m)
 				      {m->signal_fd, POLLIN, 0},
 				      {want_input ? STDIN_FILENO : -1, POLLIN, 0}};
 		unsigned np = 3 + poll_outputs(out, nout, p + 3);
-		int timeout = poll_timeout_ms(vm, deadline);
+		int timeout = poll_timeout_ms(m, deadline);
 		int n;
 
 		if (stdin_open && !want_input && (timeout < 0 || timeout > 20))
@@ -176,11 +176,11 @@ static void control_loop(struct machine *m)
 			stdin_open = on_console_input(m, &ci, tty);
 		if (n > 0)
 			on_outputs(out, nout, p + 3);
-		if (vm->cfg.timeout_s && now_ns() >= deadline) {
+		if (m->cfg.timeout_s && now_ns() >= deadline) {
 			char detail[64];
 
 			snprintf(detail, sizeof(detail), "--timeout of %u s reached",
-				 vm->cfg.timeout_s);
+				 m->cfg.timeout_s);
 			vm_request_stop(vm, STOP_TIMEOUT, 124, detail);
 		}
 	}

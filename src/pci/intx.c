@@ -2,8 +2,8 @@
 /*
  * intx.c -- legacy INTx through a resampling irqfd (see intx.h).
  */
-#include "vireo/intx.h"
-#include "vireo/util.h"
+#include "vireo/pci/intx.h"
+#include "vireo/lib/util.h"
 
 #include <linux/kvm.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include "vireo/msix.h"
-#include "vireo/util.h"
+#include "vireo/pci/msix.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <string.h>

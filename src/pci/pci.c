@@ -8,8 +8,8 @@
  * writing all ones reads back the size mask) and keeps read-only fields
  * read-only whatever the guest writes.
  */
-#include "vireo/pci.h"
-#include "vireo/util.h"
+#include "vireo/pci/pci.h"
+#include "vireo/lib/util.h"
 
 #include <string.h>
 

@@ -23,8 +23,8 @@
  * looks at the ring whenever completions come in (blk_run_queue).
  */
 #include "vireo/virtio/blk.h"
-#include "vireo/iothread.h"
-#include "vireo/util.h"
+#include "vireo/core/iothread.h"
+#include "vireo/lib/util.h"
 
 #include <endian.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
  * status byte.
  */
 #include "vireo/virtio/blk_req.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #include <endian.h>
 #include <string.h>

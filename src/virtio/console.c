@@ -9,9 +9,9 @@
  * buffered by the main thread and handed to the I/O thread through an
  * eventfd, which moves it into whatever receive buffers the driver posted.
  */
-#include "vireo/console_out.h"
-#include "vireo/iothread.h"
-#include "vireo/util.h"
+#include "vireo/lib/console_out.h"
+#include "vireo/core/iothread.h"
+#include "vireo/lib/util.h"
 #include "vireo/virtio/devices.h"
 
 #include <inttypes.h>

@@ -14,7 +14,7 @@
  * Ring fields are little-endian: le16toh()/htole16() at every access.
  */
 #include "vireo/virtio/queue.h"
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #include <endian.h>
 #include <string.h>

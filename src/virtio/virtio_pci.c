@@ -9,8 +9,8 @@
  * MSI-X table, rings outside guest RAM.
  */
 #include "vireo/virtio/virtio_pci.h"
-#include "vireo/iothread.h"
-#include "vireo/util.h"
+#include "vireo/core/iothread.h"
+#include "vireo/lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

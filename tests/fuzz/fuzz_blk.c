@@ -30,8 +30,8 @@
  *           8 avail->idx (le16), 10 last_avail (le16)
  *           12.. the RAM image
  */
-#include "vireo/gmem.h"
-#include "vireo/util.h"
+#include "vireo/core/gmem.h"
+#include "vireo/lib/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/queue.h"
 #include "vireo/virtio/virtio.h"

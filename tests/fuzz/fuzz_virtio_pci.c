@@ -39,13 +39,13 @@
  * ASan and UBSan watch everything else.
  */
 #include "vireo/block/disk.h"
-#include "vireo/bus.h"
-#include "vireo/gmem.h"
-#include "vireo/iothread.h"
-#include "vireo/irq.h"
-#include "vireo/msix.h"
-#include "vireo/pci.h"
-#include "vireo/util.h"
+#include "vireo/core/bus.h"
+#include "vireo/core/gmem.h"
+#include "vireo/core/iothread.h"
+#include "vireo/core/irq.h"
+#include "vireo/pci/msix.h"
+#include "vireo/pci/pci.h"
+#include "vireo/lib/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/virtio_pci.h"
 

@@ -28,7 +28,7 @@
  *           absurd length, 3 zero
  *   28..    the guest RAM image (zero-filled when empty)
  */
-#include "vireo/gmem.h"
+#include "vireo/core/gmem.h"
 #include "vireo/virtio/queue.h"
 #include "vireo/virtio/virtio.h"
 

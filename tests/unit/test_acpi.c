@@ -8,8 +8,8 @@
  */
 #include "unit.h"
 
-#include "vireo/x86/acpi.h"
-#include "vireo/x86/aml.h"
+#include "vireo/arch/x86/acpi.h"
+#include "vireo/arch/x86/aml.h"
 
 #define BASE 0xe0000u
 

@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/bus.h"
+#include "vireo/core/bus.h"
 
 /* What the handler saw on its last call. */
 struct probe {

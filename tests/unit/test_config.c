@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/config.h"
+#include "vireo/machine/config.h"
 
 #define MAX_ARGS 32
 

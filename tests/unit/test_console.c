@@ -5,8 +5,8 @@
  */
 #include "unit.h"
 
-#include "vireo/console_out.h"
-#include "vireo/term.h"
+#include "vireo/lib/console_out.h"
+#include "vireo/lib/term.h"
 
 #include <fcntl.h>
 #include <poll.h>

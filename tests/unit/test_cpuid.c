@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/x86/cpuid.h"
+#include "vireo/arch/x86/cpuid.h"
 
 #define IDX KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 

@@ -8,7 +8,7 @@
 #include "unit.h"
 
 #include "vireo/machine/machine.h"
-#include "vireo/x86/internal_error.h"
+#include "vireo/arch/x86/internal_error.h"
 
 #define RAM MIB(16)
 
@@ -267,8 +267,8 @@ static char *report_json(struct vm *vm)
 
 	assert_true(fd >= 0);
 	close(fd);
-	vm->cfg.quiet = true;
-	vm->cfg.stats_json = path;
+	m->cfg.quiet = true;
+	m->cfg.stats_json = path;
 	machine_report(m);
 	text = read_file(path, &len);
 	unlink(path);

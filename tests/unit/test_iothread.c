@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/iothread.h"
+#include "vireo/core/iothread.h"
 
 #include <sys/eventfd.h>
 #include <time.h>

@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/x86/mptable.h"
+#include "vireo/arch/x86/mptable.h"
 
 #define MPF_LEN	    16
 #define MPC_HDR_LEN 44

@@ -7,7 +7,7 @@
  */
 #include "unit.h"
 
-#include "vireo/x86/paging.h"
+#include "vireo/arch/x86/paging.h"
 
 #define RAM	 MIB(64)
 #define P	 X86_PTE_PRESENT

@@ -5,9 +5,9 @@
  */
 #include "unit.h"
 
-#include "vireo/bus.h"
-#include "vireo/msix.h"
-#include "vireo/pci.h"
+#include "vireo/core/bus.h"
+#include "vireo/pci/msix.h"
+#include "vireo/pci/pci.h"
 
 struct rig {
 	struct bus pio;

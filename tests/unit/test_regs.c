@@ -5,7 +5,7 @@
  */
 #include "unit.h"
 
-#include "vireo/x86/regs.h"
+#include "vireo/arch/x86/regs.h"
 
 #define CR0_PE	 (1ull << 0)
 #define CR0_PG	 (1ull << 31)

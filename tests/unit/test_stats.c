@@ -6,7 +6,7 @@
  */
 #include "unit.h"
 
-#include "vireo/stats.h"
+#include "vireo/core/stats.h"
 
 #include <linux/kvm.h>
 

@@ -16,7 +16,7 @@
  */
 #include "unit.h"
 
-#include "vireo/iothread.h"
+#include "vireo/core/iothread.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/queue.h"
 #include "vireo/virtio/virtio.h"

@@ -6,8 +6,8 @@
  */
 #include "unit.h"
 
-#include "vireo/console_out.h"
-#include "vireo/iothread.h"
+#include "vireo/lib/console_out.h"
+#include "vireo/core/iothread.h"
 #include "vireo/virtio/devices.h"
 
 #include <fcntl.h>

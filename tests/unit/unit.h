@@ -18,10 +18,10 @@
 
 #include <cmocka.h>
 
-#include "vireo/gmem.h"
-#include "vireo/util.h"
-#include "vireo/x86/boot.h"
-#include "vireo/x86/layout.h"
+#include "vireo/core/gmem.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <elf.h>
 #include <stdbool.h>

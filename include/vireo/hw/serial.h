@@ -9,7 +9,7 @@
 #ifndef VIREO_HW_SERIAL_H
 #define VIREO_HW_SERIAL_H
 
-#include "vireo/console_out.h"
+#include "vireo/lib/console_out.h"
 
 #include <pthread.h>
 #include <stdbool.h>

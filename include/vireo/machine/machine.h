@@ -4,9 +4,10 @@
  * (vm.h) with the devices put on it. The one place that knows every device
  * type; nothing below src/machine/ includes this.
  *
- *   machine_create()   the core VM, the platform devices, the PCI bus, the
- *                      I/O threads and virtio devices, the boot tables, the
- *                      vCPUs                                   (main thread)
+ *   machine_create()   the boot inputs checked, the core VM, the kernel and
+ *                      initrd in its RAM, the platform devices, the PCI bus,
+ *                      the I/O threads and virtio devices, the firmware
+ *                      tables, the vCPUs                       (main thread)
  *   machine_run()      the sandbox, the I/O and vCPU threads, the control
  *                      loop (stdin, signals, timeout) until the VM stops
  *   machine_report()   exit table on stderr, JSON with --stats-json
@@ -15,14 +16,14 @@
 #ifndef VIREO_MACHINE_H
 #define VIREO_MACHINE_H
 
-#include "vireo/config.h"
+#include "vireo/machine/config.h"
 #include "vireo/hw/i8042.h"
 #include "vireo/hw/legacy.h"
 #include "vireo/hw/rtc.h"
 #include "vireo/hw/serial.h"
-#include "vireo/iothread.h"
-#include "vireo/pci.h"
-#include "vireo/vm.h"
+#include "vireo/core/iothread.h"
+#include "vireo/pci/pci.h"
+#include "vireo/core/vm.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,8 +47,20 @@ struct console_sink {
 	unsigned nr_outputs;
 };
 
+/* What the machine boots (boot.c). */
+struct machine_boot {
+	uint8_t *file; /* the kernel image as read */
+	size_t len;
+	struct kernel_image kernel;
+	struct e820_entry e820[E820_MAX_ENTRIES];
+	unsigned nr_e820;
+	uint64_t initrd_addr, initrd_size;
+};
+
 struct machine {
-	struct vm vm; /* the core: KVM, RAM, buses, vCPUs, stopping */
+	struct vm vm;	      /* the core: KVM, RAM, buses, vCPUs, stopping */
+	struct vm_config cfg; /* the command line */
+	struct machine_boot boot;
 
 	struct serial serial;
 	struct rtc rtc;
@@ -97,6 +110,12 @@ void machine_destroy(struct machine *m);
  * of calling machine_destroy().
  */
 bool machine_io_stuck(const struct machine *m);
+
+/* boot.c: read and check the kernel and initrd (before KVM), 0 or -1 after one line. */
+int boot_check_inputs(struct machine *m);
+/* boot.c: kernel, initrd, boot information, GDT and page tables into guest RAM. */
+int boot_load(struct machine *m);
+void boot_destroy(struct machine *m);
 
 /* platform.c: the legacy PC devices a guest expects at fixed ports. */
 int platform_devices_init(struct machine *m);

@@ -30,7 +30,7 @@
 #ifndef VIREO_VIRTIO_QUEUE_H
 #define VIREO_VIRTIO_QUEUE_H
 
-#include "vireo/gmem.h"
+#include "vireo/core/gmem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

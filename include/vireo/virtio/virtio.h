@@ -12,7 +12,7 @@
 #ifndef VIREO_VIRTIO_VIRTIO_H
 #define VIREO_VIRTIO_VIRTIO_H
 
-#include "vireo/gmem.h"
+#include "vireo/core/gmem.h"
 #include "vireo/virtio/queue.h"
 
 #include <pthread.h>

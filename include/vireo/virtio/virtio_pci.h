@@ -22,10 +22,10 @@
 #ifndef VIREO_VIRTIO_PCI_H
 #define VIREO_VIRTIO_PCI_H
 
-#include "vireo/bus.h"
-#include "vireo/intx.h"
-#include "vireo/msix.h"
-#include "vireo/pci.h"
+#include "vireo/core/bus.h"
+#include "vireo/pci/intx.h"
+#include "vireo/pci/msix.h"
+#include "vireo/pci/pci.h"
 #include "vireo/virtio/virtio.h"
 
 #define VPCI_BAR_SIZE	       0x8000

@@ -4,12 +4,12 @@
  * one after another from `base` (see acpi.h for what a guest makes of
  * them). Layouts follow ACPI 6.3, sections 5.2.5 to 5.2.12.
  */
-#include "vireo/x86/acpi.h"
+#include "vireo/arch/x86/acpi.h"
 
-#include "vireo/pci.h"
-#include "vireo/util.h"
-#include "vireo/x86/aml.h"
-#include "vireo/x86/layout.h"
+#include "vireo/pci/pci.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/aml.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <string.h>
 

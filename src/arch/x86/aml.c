@@ -3,7 +3,7 @@
  * aml.c -- the AML encoder of aml.h. Opcodes and encodings from ACPI 6.3:
  * 20.2 (AML grammar) and 6.4 (resource descriptors).
  */
-#include "vireo/x86/aml.h"
+#include "vireo/arch/x86/aml.h"
 
 #include <string.h>
 

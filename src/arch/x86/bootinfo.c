@@ -3,9 +3,9 @@
  * bootinfo.c -- what the loader tells the kernel: e820 map, command line,
  * initrd, and the boot_params (bzImage) or hvm_start_info (PVH) around them.
  */
-#include "vireo/util.h"
-#include "vireo/x86/boot.h"
-#include "vireo/x86/layout.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,8 +10,8 @@
  * (PV TLB flush, PV send-IPI): offering them costs the VMM nothing but a
  * correct table.
  */
-#include "vireo/util.h"
-#include "vireo/x86/cpuid.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/cpuid.h"
 
 #define CPUID_1_ECX_X2APIC	 (1u << 21)
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)

@@ -3,9 +3,9 @@
  * internal_error.c -- the facts of a KVM_EXIT_INTERNAL_ERROR, and the line
  * that tells them. No ioctls here: vcpu.c reads the registers.
  */
-#include "vireo/x86/internal_error.h"
+#include "vireo/arch/x86/internal_error.h"
 
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

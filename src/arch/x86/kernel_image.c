@@ -5,9 +5,9 @@
  * Every field read from the file is bounds-checked against the file length
  * before use: the image is untrusted input.
  */
-#include "vireo/util.h"
-#include "vireo/x86/boot.h"
-#include "vireo/x86/layout.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <elf.h>
 #include <stdio.h>

@@ -13,9 +13,9 @@
  * resampling irqfd implement), and the ISA entry for that pin is left out,
  * as SeaBIOS does, so the pin is not also described as an edge ISA IRQ.
  */
-#include "vireo/util.h"
-#include "vireo/x86/mptable.h"
-#include "vireo/x86/layout.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/mptable.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <string.h>
 

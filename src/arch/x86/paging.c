@@ -3,9 +3,9 @@
  * paging.c -- a vCPU's mode and privilege level, and a read-only walk of its
  * page tables (Intel SDM vol. 3A, chapter 4), for reporting where it stopped.
  */
-#include "vireo/x86/paging.h"
+#include "vireo/arch/x86/paging.h"
 
-#include "vireo/util.h"
+#include "vireo/lib/util.h"
 
 #define PAGE_SIZE     0x1000ull
 #define PAE_ADDR_MASK 0x000ffffffffff000ull /* bits 51:12 of a 64-bit entry */

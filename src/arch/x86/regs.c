@@ -5,9 +5,9 @@
  * The segment caches we hand KVM must agree with the GDT we write into guest
  * memory: a guest that reloads a selector must get what it already had.
  */
-#include "vireo/util.h"
-#include "vireo/x86/regs.h"
-#include "vireo/x86/layout.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/regs.h"
+#include "vireo/arch/x86/layout.h"
 
 #include <string.h>
 

@@ -5,11 +5,11 @@
  * boot MSRs, LINT0/LINT1 as a PC BIOS leaves them, the FPU and the BSP's
  * entry registers.
  */
-#include "vireo/kvm.h"
-#include "vireo/util.h"
-#include "vireo/x86/cpuid.h"
-#include "vireo/x86/regs.h"
-#include "vireo/x86/vcpu_setup.h"
+#include "vireo/core/kvm.h"
+#include "vireo/lib/util.h"
+#include "vireo/arch/x86/cpuid.h"
+#include "vireo/arch/x86/regs.h"
+#include "vireo/arch/x86/vcpu_setup.h"
 
 #include <errno.h>
 #include <stdlib.h>

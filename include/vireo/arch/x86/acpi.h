@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vireo/x86/mptable.h"
+#include "vireo/arch/x86/mptable.h"
 
 /* In the BIOS area (reserved in the e820 map), inside the 0xe0000-0xfffff
  * window where a guest without a pointer from the loader searches for the

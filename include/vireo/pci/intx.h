@@ -18,7 +18,7 @@
 #ifndef VIREO_INTX_H
 #define VIREO_INTX_H
 
-#include "vireo/pci.h"
+#include "vireo/pci/pci.h"
 
 #include <stdbool.h>
 #include <stdint.h>

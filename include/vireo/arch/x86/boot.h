@@ -10,7 +10,7 @@
 #ifndef VIREO_X86_BOOT_H
 #define VIREO_X86_BOOT_H
 
-#include "vireo/gmem.h"
+#include "vireo/core/gmem.h"
 
 #include <stddef.h>
 #include <stdint.h>

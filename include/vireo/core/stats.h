@@ -10,7 +10,7 @@
 #ifndef VIREO_STATS_H
 #define VIREO_STATS_H
 
-#include "vireo/bus.h"
+#include "vireo/core/bus.h"
 
 #include <stdbool.h>
 #include <stdint.h>

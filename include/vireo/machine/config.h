@@ -1,41 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.h -- what the user asked for on the command line.
- *
- * Every optimization vireo applies is listed in one table (optimization_names)
- * with a switch, so a benchmark can turn each one off and show what it buys.
+ * config.h -- what the user asked for on the command line: the machine's
+ * description (the core VM's part of it becomes a struct vm_params, the rest
+ * chooses devices). Every optimization (core/optimization.h) has a --no-NAME
+ * switch here.
  */
 #ifndef VIREO_CONFIG_H
 #define VIREO_CONFIG_H
 
-#include "vireo/sandbox.h"
+#include "vireo/core/optimization.h"
+#include "vireo/core/sandbox.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-
-enum optimization {
-	OPT_HUGEPAGES,	    /* THP-backed guest RAM: 2 MiB host and KVM mappings */
-	OPT_PREFAULT,	    /* populate guest RAM before boot (off by default) */
-	OPT_IOEVENTFD,	    /* doorbells and no-op ports (0x80) consumed inside KVM */
-	OPT_EVENT_IDX,	    /* virtio EVENT_IDX: notification suppression via the rings */
-	OPT_X2APIC,	    /* x2APIC: APIC access by MSR instead of MMIO */
-	OPT_TSC_DEADLINE,   /* TSC-deadline LAPIC timer */
-	OPT_KVMCLOCK,	    /* pvclock shared page: time without exits */
-	OPT_NOP_IO_DELAY,   /* tell the guest port-0x80 delays are unneeded */
-	OPT_ASYNC_PF,	    /* asynchronous page faults */
-	OPT_STEAL_TIME,	    /* shared steal-time page */
-	OPT_PV_EOI,	    /* EOI through shared memory, no exit */
-	OPT_PV_UNHALT,	    /* PV spinlock kick */
-	OPT_PV_TLB_FLUSH,   /* skip flush IPIs to preempted vCPUs */
-	OPT_PV_SEND_IPI,    /* many IPIs per hypercall */
-	OPT_PV_SCHED_YIELD, /* yield to the preempted vCPU an IPI waits for */
-	OPT_POLL_CONTROL,   /* guest-controlled host halt polling */
-	OPT_COUNT
-};
-
-/* Name of an optimization as used in --no-NAME and in the stats. */
-extern const char *const optimization_names[OPT_COUNT];
 
 #define CONFIG_MAX_DISKS     8
 #define CONFIG_MAX_IOTHREADS 8

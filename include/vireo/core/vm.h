@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vm.h -- the core of a virtual machine, knowing no device: the KVM VM and
- * its vCPUs, guest RAM, the PIO and MMIO buses, GSI routing, the boot image,
- * the exit counters and how the VM stops.
+ * its vCPUs, guest RAM, the PIO and MMIO buses, GSI routing, the exit
+ * counters and how the VM stops. What it boots is the machine's
+ * (src/machine/boot.c), which hands the BSP's entry to vcpus_create().
  *
  * There are no globals: tests build a struct vm around fake guest memory and
  * drive exit handling without /dev/kvm. The machine that puts devices on
@@ -11,21 +12,21 @@
  *   vm_init_state()  the parts that need no kernel
  *   vm_create_kvm()  open KVM, check capabilities, create the VM (irqchip,
  *                    PIT), give it RAM                        (main thread)
- *   vcpus_create()   after the machine's devices and boot tables
+ *   vcpus_create()   after the machine's boot image, devices and tables
  *   vcpus_start(), vcpus_stop()   the vCPU threads
  *   vm_destroy()     release the core; safe on a half-built VM
  */
 #ifndef VIREO_VM_H
 #define VIREO_VM_H
 
-#include "vireo/bus.h"
-#include "vireo/config.h"
-#include "vireo/gmem.h"
-#include "vireo/irq.h"
-#include "vireo/sandbox.h"
-#include "vireo/stats.h"
-#include "vireo/x86/boot.h"
-#include "vireo/x86/internal_error.h"
+#include "vireo/core/bus.h"
+#include "vireo/core/gmem.h"
+#include "vireo/core/irq.h"
+#include "vireo/core/optimization.h"
+#include "vireo/core/sandbox.h"
+#include "vireo/core/stats.h"
+#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/internal_error.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -34,6 +35,14 @@
 #include <stdint.h>
 
 struct vm;
+
+/* What the core is asked to build (the machine derives it from its config). */
+struct vm_params {
+	uint64_t mem_bytes;
+	unsigned cpus;
+	bool want[OPT_COUNT]; /* optimizations asked for; vm.active: those in force */
+	struct sandbox_config sandbox;
+};
 
 struct vcpu {
 	struct vm *vm;
@@ -61,7 +70,7 @@ enum vm_stop_reason {
 };
 
 struct vm {
-	struct vm_config cfg;
+	struct vm_params params;
 
 	int kvm_fd, vm_fd, stats_fd;
 	int run_size;
@@ -71,13 +80,6 @@ struct vm {
 
 	struct gmem mem;
 	struct bus pio, mmio;
-
-	uint8_t *kernel_file;
-	size_t kernel_len;
-	struct kernel_image kernel;
-	struct e820_entry e820[E820_MAX_ENTRIES];
-	unsigned nr_e820;
-	uint64_t initrd_addr, initrd_size;
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
@@ -104,9 +106,9 @@ struct vm {
 };
 
 /*
- * After vm_init_state(): check the kernel and initrd files, open KVM, create
- * the VM (irqchip, PIT, stats), give it RAM and load the kernel with its
- * boot information. 0, or -1 after printing one line.
+ * After vm_init_state(): check the sizes against the host, open KVM, create
+ * the VM (irqchip, PIT, stats) and give it RAM. 0, or -1 after printing one
+ * line.
  */
 int vm_create_kvm(struct vm *vm);
 
@@ -129,10 +131,10 @@ void vm_request_stop_internal_error(struct vm *vm, const struct internal_error *
 void vm_set_irq_line(void *vm, unsigned irq, bool level);
 
 /* Initialise the parts of a struct vm that need no kernel (used by tests). */
-void vm_init_state(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns);
+void vm_init_state(struct vm *vm, const struct vm_params *params, uint64_t start_ns);
 
-/* vcpu.c: create every vCPU (CPUID, MSRs, LAPIC, BSP registers). */
-int vcpus_create(struct vm *vm);
+/* vcpu.c: create every vCPU (CPUID, MSRs, LAPIC; the BSP's registers at boot's entry). */
+int vcpus_create(struct vm *vm, const struct kernel_image *boot);
 
 /* vcpu.c: the KVM_RUN loop of one vCPU (thread entry) and its exit handler. */
 void *vcpu_thread(void *arg);

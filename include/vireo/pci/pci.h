@@ -21,7 +21,7 @@
 #ifndef VIREO_PCI_H
 #define VIREO_PCI_H
 
-#include "vireo/bus.h"
+#include "vireo/core/bus.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -21,8 +21,8 @@
 #ifndef VIREO_MSIX_H
 #define VIREO_MSIX_H
 
-#include "vireo/irq.h"
-#include "vireo/pci.h"
+#include "vireo/core/irq.h"
+#include "vireo/pci/pci.h"
 
 #include <pthread.h>
 #include <stdbool.h>

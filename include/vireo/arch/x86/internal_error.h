@@ -12,8 +12,8 @@
 #ifndef VIREO_X86_INTERNAL_ERROR_H
 #define VIREO_X86_INTERNAL_ERROR_H
 
-#include "vireo/gmem.h"
-#include "vireo/x86/paging.h"
+#include "vireo/core/gmem.h"
+#include "vireo/arch/x86/paging.h"
 
 #include <linux/kvm.h>
 #include <stdbool.h>

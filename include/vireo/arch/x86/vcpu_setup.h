@@ -8,8 +8,8 @@
 #ifndef VIREO_X86_VCPU_SETUP_H
 #define VIREO_X86_VCPU_SETUP_H
 
-#include "vireo/config.h"
-#include "vireo/x86/boot.h"
+#include "vireo/core/optimization.h"
+#include "vireo/arch/x86/boot.h"
 
 #include <linux/kvm.h>
 #include <stdbool.h>

@@ -7,8 +7,8 @@
 #ifndef VIREO_X86_REGS_H
 #define VIREO_X86_REGS_H
 
-#include "vireo/gmem.h"
-#include "vireo/x86/boot.h"
+#include "vireo/core/gmem.h"
+#include "vireo/arch/x86/boot.h"
 
 #include <linux/kvm.h>
 #include <stdint.h>

@@ -13,7 +13,7 @@
 #ifndef VIREO_X86_PAGING_H
 #define VIREO_X86_PAGING_H
 
-#include "vireo/gmem.h"
+#include "vireo/core/gmem.h"
 
 #include <linux/kvm.h>
 #include <stdbool.h>
