@@ -84,17 +84,17 @@ bool disk_range_next(struct disk_req *r)
 
 static struct disk_backend *sync_or_oom(int fd, char *err, size_t errlen)
 {
-	struct disk_backend *b = disk_backend_sync_create(fd);
+	struct disk_backend *disk = disk_backend_sync_create(fd);
 
-	if (!b)
+	if (!disk)
 		errf(err, errlen, "out of memory");
-	return b;
+	return disk;
 }
 
 struct disk_backend *disk_backend_open(int fd, unsigned depth, char *err, size_t errlen)
 {
 	const char *want = getenv("VIREO_BLK_BACKEND");
-	struct disk_backend *b;
+	struct disk_backend *disk;
 	char why[200];
 
 	if (want && !strcmp(want, "sync"))
@@ -103,9 +103,9 @@ struct disk_backend *disk_backend_open(int fd, unsigned depth, char *err, size_t
 		errf(err, errlen, "VIREO_BLK_BACKEND=%s: expected sync or io_uring", want);
 		return NULL;
 	}
-	b = disk_backend_uring_create(fd, depth, why, sizeof(why));
-	if (b)
-		return b;
+	disk = disk_backend_uring_create(fd, depth, why, sizeof(why));
+	if (disk)
+		return disk;
 	if (want && *want) {
 		errf(err, errlen, "VIREO_BLK_BACKEND=%s but io_uring is unavailable (%s)", want,
 		     why);

@@ -92,32 +92,32 @@ void disk_sync_execute(int fd, struct disk_req *r)
 	}
 }
 
-static bool sync_submit(struct disk_backend *b, struct disk_req *r)
+static bool sync_submit(struct disk_backend *disk, struct disk_req *r)
 {
-	disk_sync_execute(b->fd, r);
+	disk_sync_execute(disk->fd, r);
 	return true;
 }
 
-static void sync_kick(struct disk_backend *b)
+static void sync_kick(struct disk_backend *disk)
 {
-	(void)b;
+	(void)disk;
 }
 
-static unsigned sync_reap(struct disk_backend *b)
+static unsigned sync_reap(struct disk_backend *disk)
 {
-	(void)b;
+	(void)disk;
 	return 0;
 }
 
-static unsigned sync_cancel(struct disk_backend *b, uint64_t timeout_ns)
+static unsigned sync_cancel(struct disk_backend *disk, uint64_t timeout_ns)
 {
-	(void)b, (void)timeout_ns;
+	(void)disk, (void)timeout_ns;
 	return 0; /* nothing is ever in flight: submit() finished it */
 }
 
-static void sync_destroy(struct disk_backend *b)
+static void sync_destroy(struct disk_backend *disk)
 {
-	free(b);
+	free(disk);
 }
 
 static const struct disk_backend_ops sync_ops = {
@@ -131,12 +131,12 @@ static const struct disk_backend_ops sync_ops = {
 
 struct disk_backend *disk_backend_sync_create(int fd)
 {
-	struct disk_backend *b = calloc(1, sizeof(*b));
+	struct disk_backend *disk = calloc(1, sizeof(*disk));
 
-	if (!b)
+	if (!disk)
 		return NULL;
-	b->ops = &sync_ops;
-	b->fd = fd;
-	b->event_fd = -1;
-	return b;
+	disk->ops = &sync_ops;
+	disk->fd = fd;
+	disk->event_fd = -1;
+	return disk;
 }

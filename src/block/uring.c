@@ -31,22 +31,22 @@
 #define URING_STOP_WAIT_NS 200000000ull
 
 struct uring_backend {
-	struct disk_backend b;
+	struct disk_backend disk;
 	struct io_uring ring;
 	bool ring_ok;
 	bool warned;
 };
 
-static struct uring_backend *to_uring(struct disk_backend *b)
+static struct uring_backend *to_uring(struct disk_backend *disk)
 {
-	return (struct uring_backend *)b;
+	return (struct uring_backend *)disk;
 }
 
 /* Queue r's next operation. False when there is no submission slot. */
 static bool prep(struct uring_backend *u, struct disk_req *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-	int fd = u->b.fd;
+	int fd = u->disk.fd;
 
 	if (!sqe) {
 		/* Cannot happen (see the top of the file); flush and retry anyway. */
@@ -86,13 +86,13 @@ static bool prep(struct uring_backend *u, struct disk_req *r)
 	}
 	}
 	io_uring_sqe_set_data(sqe, r);
-	u->b.inflight++;
+	u->disk.inflight++;
 	return true;
 }
 
-static bool uring_submit(struct disk_backend *b, struct disk_req *r)
+static bool uring_submit(struct disk_backend *disk, struct disk_req *r)
 {
-	struct uring_backend *u = to_uring(b);
+	struct uring_backend *u = to_uring(disk);
 
 	r->result = 0;
 	if (r->op != DISK_READ && r->op != DISK_WRITE && r->op != DISK_FLUSH &&
@@ -109,9 +109,9 @@ static bool uring_submit(struct disk_backend *b, struct disk_req *r)
 	return false;
 }
 
-static void uring_kick(struct disk_backend *b)
+static void uring_kick(struct disk_backend *disk)
 {
-	struct uring_backend *u = to_uring(b);
+	struct uring_backend *u = to_uring(disk);
 
 	while (io_uring_sq_ready(&u->ring)) {
 		int ret = io_uring_submit(&u->ring);
@@ -194,9 +194,9 @@ static bool step(struct uring_backend *u, struct disk_req *r, int res)
 	return false;
 }
 
-static unsigned uring_reap(struct disk_backend *b)
+static unsigned uring_reap(struct disk_backend *disk)
 {
-	struct uring_backend *u = to_uring(b);
+	struct uring_backend *u = to_uring(disk);
 	struct io_uring_cqe *cqe;
 	unsigned n = 0;
 
@@ -207,9 +207,9 @@ static unsigned uring_reap(struct disk_backend *b)
 		io_uring_cqe_seen(&u->ring, cqe);
 		if (!r)
 			continue; /* not ours (the probe's NOP) */
-		b->inflight--;
+		disk->inflight--;
 		if (step(u, r, res)) {
-			b->complete(b->opaque, r);
+			disk->complete(disk->opaque, r);
 			n++;
 		}
 	}
@@ -225,19 +225,19 @@ static void cancel_all(struct uring_backend *u)
 		return; /* cannot happen: requests never fill the ring (see the top) */
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	io_uring_sqe_set_data(sqe, NULL); /* its own completion is not a request's */
-	uring_kick(&u->b);
+	uring_kick(&u->disk);
 }
 
-static unsigned uring_cancel(struct disk_backend *b, uint64_t timeout_ns)
+static unsigned uring_cancel(struct disk_backend *disk, uint64_t timeout_ns)
 {
-	struct uring_backend *u = to_uring(b);
+	struct uring_backend *u = to_uring(disk);
 	uint64_t deadline = now_ns() + timeout_ns;
 
-	uring_kick(b); /* queued operations too: the kernel must know them to cancel them */
-	uring_reap(b);
-	if (b->inflight && !b->no_cancel)
+	uring_kick(disk); /* queued operations too: the kernel must know them to cancel them */
+	uring_reap(disk);
+	if (disk->inflight && !disk->no_cancel)
 		cancel_all(u);
-	while (b->inflight) {
+	while (disk->inflight) {
 		struct io_uring_cqe *cqe;
 		uint64_t now = now_ns(), left;
 		struct __kernel_timespec ts;
@@ -253,22 +253,22 @@ static unsigned uring_cancel(struct disk_backend *b, uint64_t timeout_ns)
 			continue;
 		if (ret < 0)
 			break; /* -ETIME: the disk keeps them; the caller quarantines */
-		uring_reap(b);
+		uring_reap(disk);
 	}
-	return b->inflight;
+	return disk->inflight;
 }
 
-static void uring_destroy(struct disk_backend *b)
+static void uring_destroy(struct disk_backend *disk)
 {
-	struct uring_backend *u = to_uring(b);
+	struct uring_backend *u = to_uring(disk);
 
 	if (u->ring_ok) {
 		/* Bounded: closing the ring leaves what is still stuck to the kernel. */
-		uring_cancel(b, URING_STOP_WAIT_NS);
+		uring_cancel(disk, URING_STOP_WAIT_NS);
 		io_uring_queue_exit(&u->ring);
 	}
-	if (b->event_fd >= 0)
-		close(b->event_fd);
+	if (disk->event_fd >= 0)
+		close(disk->event_fd);
 	free(u);
 }
 
@@ -337,9 +337,9 @@ struct disk_backend *disk_backend_uring_create(int fd, unsigned depth, char *err
 		errf(err, errlen, "out of memory");
 		return NULL;
 	}
-	u->b.ops = &uring_ops;
-	u->b.fd = fd;
-	u->b.event_fd = -1;
+	u->disk.ops = &uring_ops;
+	u->disk.fd = fd;
+	u->disk.event_fd = -1;
 	ret = io_uring_queue_init(depth, &u->ring, 0);
 	if (ret < 0) {
 		errf(err, errlen, "io_uring_setup: %s", strerror(-ret));
@@ -348,18 +348,18 @@ struct disk_backend *disk_backend_uring_create(int fd, unsigned depth, char *err
 	u->ring_ok = true;
 	if (probe(&u->ring, err, errlen) < 0)
 		goto fail;
-	u->b.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (u->b.event_fd < 0) {
+	u->disk.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->disk.event_fd < 0) {
 		errf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	ret = io_uring_register_eventfd(&u->ring, u->b.event_fd);
+	ret = io_uring_register_eventfd(&u->ring, u->disk.event_fd);
 	if (ret < 0) {
 		errf(err, errlen, "io_uring_register_eventfd: %s", strerror(-ret));
 		goto fail;
 	}
-	return &u->b;
+	return &u->disk;
 fail:
-	uring_destroy(&u->b);
+	uring_destroy(&u->disk);
 	return NULL;
 }

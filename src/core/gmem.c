@@ -13,21 +13,21 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void gmem_layout(struct gmem *m, uint8_t *host, uint64_t ram_size)
+void gmem_layout(struct gmem *mem, uint8_t *host, uint64_t ram_size)
 {
 	uint64_t low = ram_size < GMEM_HOLE_START ? ram_size : GMEM_HOLE_START;
 
-	m->ram_size = ram_size;
-	m->slot[0] = (struct gmem_slot){.gpa = 0, .size = low, .host = host};
-	m->nr_slots = 1;
+	mem->ram_size = ram_size;
+	mem->slot[0] = (struct gmem_slot){.gpa = 0, .size = low, .host = host};
+	mem->nr_slots = 1;
 	if (ram_size > low) {
-		m->slot[1] = (struct gmem_slot){
+		mem->slot[1] = (struct gmem_slot){
 		    .gpa = GMEM_HOLE_END, .size = ram_size - low, .host = host + low};
-		m->nr_slots = 2;
+		mem->nr_slots = 2;
 	}
 }
 
-void *gmem_ptr(const struct gmem *m, gpa_t g, size_t len)
+void *gmem_ptr(const struct gmem *mem, gpa_t g, size_t len)
 {
 	uint64_t last;
 
@@ -35,8 +35,8 @@ void *gmem_ptr(const struct gmem *m, gpa_t g, size_t len)
 		len = 1;
 	if (__builtin_add_overflow(g.v, (uint64_t)len - 1, &last))
 		return NULL;
-	for (unsigned i = 0; i < m->nr_slots; i++) {
-		const struct gmem_slot *s = &m->slot[i];
+	for (unsigned i = 0; i < mem->nr_slots; i++) {
+		const struct gmem_slot *s = &mem->slot[i];
 
 		if (g.v >= s->gpa && last - s->gpa < s->size && g.v - s->gpa < s->size)
 			return s->host + (g.v - s->gpa);
@@ -44,9 +44,9 @@ void *gmem_ptr(const struct gmem *m, gpa_t g, size_t len)
 	return NULL;
 }
 
-bool gmem_read(const struct gmem *m, gpa_t g, void *dst, size_t len)
+bool gmem_read(const struct gmem *mem, gpa_t g, void *dst, size_t len)
 {
-	const void *p = gmem_ptr(m, g, len);
+	const void *p = gmem_ptr(mem, g, len);
 
 	if (!p)
 		return false;
@@ -54,9 +54,9 @@ bool gmem_read(const struct gmem *m, gpa_t g, void *dst, size_t len)
 	return true;
 }
 
-bool gmem_write(const struct gmem *m, gpa_t g, const void *src, size_t len)
+bool gmem_write(const struct gmem *mem, gpa_t g, const void *src, size_t len)
 {
-	void *p = gmem_ptr(m, g, len);
+	void *p = gmem_ptr(mem, g, len);
 
 	if (!p)
 		return false;
@@ -64,12 +64,12 @@ bool gmem_write(const struct gmem *m, gpa_t g, const void *src, size_t len)
 	return true;
 }
 
-uint64_t gmem_low_end(const struct gmem *m)
+uint64_t gmem_low_end(const struct gmem *mem)
 {
-	return m->nr_slots ? m->slot[0].size : 0;
+	return mem->nr_slots ? mem->slot[0].size : 0;
 }
 
-int gmem_alloc(struct gmem *m, uint64_t ram_size, bool hugepages, bool prefault)
+int gmem_alloc(struct gmem *mem, uint64_t ram_size, bool hugepages, bool prefault)
 {
 	const uint64_t align = MIB(2);
 	uint64_t map_size = ram_size + align;
@@ -103,9 +103,9 @@ int gmem_alloc(struct gmem *m, uint64_t ram_size, bool hugepages, bool prefault)
 		for (uint64_t off = 0; off < ram_size; off += (uint64_t)page)
 			base[off] = 0;
 	}
-	m->base = base;
-	m->map_size = ram_size;
-	gmem_layout(m, base, ram_size);
+	mem->base = base;
+	mem->map_size = ram_size;
+	gmem_layout(mem, base, ram_size);
 	return 0;
 }
 
@@ -122,23 +122,23 @@ bool gmem_thp_available(void)
 	return strstr(buf, "[always]") || strstr(buf, "[madvise]");
 }
 
-void gmem_free(struct gmem *m)
+void gmem_free(struct gmem *mem)
 {
-	if (m->base)
-		munmap(m->base, m->map_size);
-	memset(m, 0, sizeof(*m));
+	if (mem->base)
+		munmap(mem->base, mem->map_size);
+	memset(mem, 0, sizeof(*mem));
 }
 
-uint64_t gmem_resident_bytes(const struct gmem *m)
+uint64_t gmem_resident_bytes(const struct gmem *mem)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	size_t pages, chunk = 1u << 20;
 	unsigned char *vec;
 	uint64_t resident = 0;
 
-	if (!m->base)
+	if (!mem->base)
 		return 0;
-	pages = m->map_size / (uint64_t)page;
+	pages = mem->map_size / (uint64_t)page;
 	vec = malloc(chunk);
 	if (!vec)
 		return 0;
@@ -146,7 +146,7 @@ uint64_t gmem_resident_bytes(const struct gmem *m)
 	for (size_t first = 0; first < pages; first += chunk) {
 		size_t n = pages - first < chunk ? pages - first : chunk;
 
-		if (mincore(m->base + first * (size_t)page, n * (size_t)page, vec) < 0)
+		if (mincore(mem->base + first * (size_t)page, n * (size_t)page, vec) < 0)
 			break;
 		for (size_t i = 0; i < n; i++)
 			resident += vec[i] & 1;

@@ -126,22 +126,22 @@ int kvm_stats_read(int fd, struct kvm_stat_set *set)
 	    (ssize_t)(h.num_desc * desc_size))
 		goto out;
 	for (unsigned i = 0; i < h.num_desc; i++) {
-		const struct kvm_stats_desc *d = (const void *)(descs + i * desc_size);
+		const struct kvm_stats_desc *desc = (const void *)(descs + i * desc_size);
 		char name[KVM_STAT_NAME_MAX];
 		uint64_t v;
 		int slot;
 
 		/* Histograms and arrays have size > 1; only scalars are reported. */
-		if (d->size != 1)
+		if (desc->size != 1)
 			continue;
-		if (pread(fd, &v, sizeof(v), h.data_offset + d->offset) != (ssize_t)sizeof(v))
+		if (pread(fd, &v, sizeof(v), h.data_offset + desc->offset) != (ssize_t)sizeof(v))
 			goto out;
-		snprintf(name, sizeof(name), "%.*s", (int)h.name_size, d->name);
+		snprintf(name, sizeof(name), "%.*s", (int)h.name_size, desc->name);
 		slot = stat_slot(set, name);
 		if (slot < 0)
 			continue;
 		/* Peaks (e.g. max_mmu_page_hash_collisions) take the max, counters add. */
-		if ((d->flags & KVM_STATS_TYPE_MASK) == KVM_STATS_TYPE_PEAK)
+		if ((desc->flags & KVM_STATS_TYPE_MASK) == KVM_STATS_TYPE_PEAK)
 			set->value[slot] = v > set->value[slot] ? v : set->value[slot];
 		else
 			set->value[slot] += v;

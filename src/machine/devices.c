@@ -62,11 +62,11 @@ static size_t vcon_input(void *dev, const uint8_t *buf, size_t len)
 }
 
 /* --virtio-console: host input goes to it, and its output is drained too. */
-static void console_takes_input(struct machine *m, struct virtio_dev *d)
+static void console_takes_input(struct machine *m, struct virtio_dev *vdev)
 {
-	struct console_out *out = virtio_console_out(d);
+	struct console_out *out = virtio_console_out(vdev);
 
-	m->console.dev = d;
+	m->console.dev = vdev;
 	m->console.room = vcon_room;
 	m->console.input = vcon_input;
 	if (out && m->console.nr_outputs < ARRAY_SIZE(m->console.outputs))

@@ -32,11 +32,11 @@ static unsigned pci_intx_lines(const struct machine *m, struct mp_pci_intx *intx
 	unsigned n = 0;
 
 	for (unsigned slot = 0; slot < PCI_MAX_DEVICES && n < MPTABLE_MAX_PCI_INTX; slot++) {
-		const struct pci_device *d = m->pci.dev[slot];
+		const struct pci_device *pdev = m->pci.dev[slot];
 
-		if (d && d->cfg[PCI_INTERRUPT_PIN])
+		if (pdev && pdev->cfg[PCI_INTERRUPT_PIN])
 			intx[n++] = (struct mp_pci_intx){.slot = (uint8_t)slot,
-							 .irq = d->cfg[PCI_INTERRUPT_LINE]};
+							 .irq = pdev->cfg[PCI_INTERRUPT_LINE]};
 	}
 	return n;
 }

@@ -59,14 +59,14 @@ static uint64_t vm_rss_kib(const struct machine *m)
 }
 
 /* An eventfd's counter is exactly the number of writes KVM consumed for it. */
-static void read_kernel_counts(struct bus *b)
+static void read_kernel_counts(struct bus *bus)
 {
-	for (unsigned i = 0; i < b->nr; i++) {
+	for (unsigned i = 0; i < bus->nr; i++) {
 		uint64_t n = 0;
 
-		if (b->region[i].kernel_eventfd >= 0 &&
-		    read(b->region[i].kernel_eventfd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-			b->region[i].kernel_writes += n;
+		if (bus->region[i].kernel_eventfd >= 0 &&
+		    read(bus->region[i].kernel_eventfd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			bus->region[i].kernel_writes += n;
 	}
 }
 
@@ -102,17 +102,17 @@ static double first_insn_ms(const struct machine *m)
 
 /* --- table ------------------------------------------------------------- */
 
-static void table_bus(FILE *f, const struct bus *b, const uint64_t *counts,
+static void table_bus(FILE *f, const struct bus *bus, const uint64_t *counts,
 		      const struct stray_table *stray)
 {
-	for (unsigned i = 0; i < b->nr; i++) {
-		uint64_t k = b->region[i].kernel_writes;
+	for (unsigned i = 0; i < bus->nr; i++) {
+		uint64_t k = bus->region[i].kernel_writes;
 
 		if (!counts[i] && !k)
 			continue;
-		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64, b->region[i].name,
-			b->region[i].base, counts[i]);
-		if (b->region[i].kernel_eventfd >= 0)
+		fprintf(f, "  %-12s 0x%-10" PRIx64 " %12" PRIu64, bus->region[i].name,
+			bus->region[i].base, counts[i]);
+		if (bus->region[i].kernel_eventfd >= 0)
 			fprintf(f, "   (+%" PRIu64 " consumed in KVM)", k);
 		fputc('\n', f);
 	}
@@ -287,27 +287,27 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_bus(FILE *f, const struct bus *b, const uint64_t *counts,
+static void json_bus(FILE *f, const struct bus *bus, const uint64_t *counts,
 		     const struct stray_table *stray, bool by_port)
 {
 	bool first = true;
 
 	fprintf(f, "{");
-	for (unsigned i = 0; i < b->nr; i++) {
+	for (unsigned i = 0; i < bus->nr; i++) {
 		char key[40];
 
 		if (by_port)
-			snprintf(key, sizeof(key), "0x%" PRIx64, b->region[i].base);
+			snprintf(key, sizeof(key), "0x%" PRIx64, bus->region[i].base);
 		else
-			snprintf(key, sizeof(key), "%s", b->region[i].name);
+			snprintf(key, sizeof(key), "%s", bus->region[i].name);
 		fprintf(f, "%s\n    ", first ? "" : ",");
 		json_str(f, key);
 		fprintf(f, ": {\"name\": ");
-		json_str(f, b->region[i].name);
-		fprintf(f, ", \"base\": %" PRIu64 ", \"exits\": %" PRIu64, b->region[i].base,
+		json_str(f, bus->region[i].name);
+		fprintf(f, ", \"base\": %" PRIu64 ", \"exits\": %" PRIu64, bus->region[i].base,
 			counts[i]);
-		if (b->region[i].kernel_eventfd >= 0)
-			fprintf(f, ", \"in_kernel\": %" PRIu64, b->region[i].kernel_writes);
+		if (bus->region[i].kernel_eventfd >= 0)
+			fprintf(f, ", \"in_kernel\": %" PRIu64, bus->region[i].kernel_writes);
 		fprintf(f, "}");
 		first = false;
 	}

@@ -78,7 +78,7 @@ int blk_parse_disk_arg(const char *arg, struct blk_disk_config *out, char *err, 
 /* ---- the device ---- */
 
 struct blk_dev {
-	struct virtio_dev *d;
+	struct virtio_dev *vdev;
 	struct iothread *io;
 	int fd;
 	char path[PATH_MAX];
@@ -173,7 +173,7 @@ static uint32_t finish(struct blk_dev *blk, struct blk_req *r)
 	s->unaligned += r->unaligned;
 	if (r->status == VIRTIO_BLK_S_OK &&
 	    (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT))
-		blk->d->vq[0].stats.bytes += r->disk.len;
+		blk->vdev->vq[0].stats.bytes += r->disk.len;
 	if (r->written == 0) /* decided by the backend, not the parser */
 		r->written = r->type == VIRTIO_BLK_T_IN && r->status == VIRTIO_BLK_S_OK
 				 ? (uint32_t)r->disk.len + 1
@@ -183,9 +183,9 @@ static uint32_t finish(struct blk_dev *blk, struct blk_req *r)
 }
 
 /* virtio_process_queue's handler: answer the chain now, or leave it in flight (-1). */
-static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
+static long blk_handle_chain(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 	struct blk_req *r = req_get(blk);
 	enum blk_parse_result res;
 	uint32_t written;
@@ -194,7 +194,7 @@ static long blk_handle_chain(struct virtio_dev *d, unsigned q, struct virtq_chai
 		r = &blk->scratch;
 	res = blk_parse_request(&blk->lim, c, r);
 	if (res == BLK_REQ_MALFORMED) {
-		d->vq[q].stats.malformed++;
+		vdev->vq[q].stats.malformed++;
 		req_put(blk, r);
 		return 0;
 	}
@@ -235,7 +235,7 @@ static void blk_complete(void *opaque, struct disk_req *dr)
 	r->status = blk_req_status(r);
 	written = finish(blk, r);
 
-	virtq_push(&blk->d->vq[0], r->head, written);
+	virtq_push(&blk->vdev->vq[0], r->head, written);
 	blk->inflight--;
 	blk->completed++;
 	req_put(blk, r);
@@ -251,43 +251,44 @@ static void blk_complete(void *opaque, struct disk_req *dr)
  * Returns true (and sets backlog) when the budget ran out with chains left:
  * kicks stay off and the I/O thread calls back whichever watch got here.
  */
-static bool blk_run_queue(struct virtio_dev *d)
+static bool blk_run_queue(struct virtio_dev *vdev)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 
 	if (blk->inflight > 0)
-		blk->backlog = virtio_drain_queue(d, 0, blk_handle_chain); /* doorbells stay off */
+		blk->backlog =
+		    virtio_drain_queue(vdev, 0, blk_handle_chain); /* doorbells stay off */
 	else
-		blk->backlog = virtio_process_queue(d, 0, blk_handle_chain);
+		blk->backlog = virtio_process_queue(vdev, 0, blk_handle_chain);
 	blk->be->ops->kick(blk->be);
 	if (blk->inflight > 0 && !blk->polling)
-		virtq_set_notify(&d->vq[0], false);
+		virtq_set_notify(&vdev->vq[0], false);
 	blk->polling = blk->inflight > 0;
 	return blk->backlog;
 }
 
-static bool blk_queue_notify(struct virtio_dev *d, unsigned q)
+static bool blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
-	return q == 0 && blk_run_queue(d);
+	return q == 0 && blk_run_queue(vdev);
 }
 
-bool virtio_blk_process_completions(struct virtio_dev *d)
+bool virtio_blk_process_completions(struct virtio_dev *vdev)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 	bool more = false;
 
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&vdev->lock);
 	blk->be->ops->reap(blk->be); /* pushes; queues remainders and next segments */
 	if (blk->completed) {
 		blk->completed = 0;
-		virtio_notify_used(d, 0);
+		virtio_notify_used(vdev, 0);
 	}
 	if (blk->polling || blk->backlog)
-		more = blk_run_queue(d);
+		more = blk_run_queue(vdev);
 	else
 		blk->be->ops->kick(
 		    blk->be); /* (nothing was in flight: nothing to kick, normally) */
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&vdev->lock);
 	return more;
 }
 
@@ -297,9 +298,9 @@ static bool blk_io_event(void *opaque, uint64_t count)
 	return virtio_blk_process_completions(opaque);
 }
 
-static void blk_config_read(struct virtio_dev *d, size_t off, void *buf, size_t len)
+static void blk_config_read(struct virtio_dev *vdev, size_t off, void *buf, size_t len)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 
 	if (off > sizeof(blk->cfg) || len > sizeof(blk->cfg) - off) {
 		memset(buf, 0, len);
@@ -308,10 +309,10 @@ static void blk_config_read(struct virtio_dev *d, size_t off, void *buf, size_t 
 	memcpy(buf, (const uint8_t *)&blk->cfg + off, len);
 }
 
-static void blk_config_write(struct virtio_dev *d, size_t off, const void *buf, size_t len)
+static void blk_config_write(struct virtio_dev *vdev, size_t off, const void *buf, size_t len)
 {
 	/* Nothing is writable: writeback needs VIRTIO_BLK_F_CONFIG_WCE, not offered. */
-	(void)d, (void)off, (void)buf, (void)len;
+	(void)vdev, (void)off, (void)buf, (void)len;
 }
 
 /* Requests of an old generation still in flight (quarantined slots). */
@@ -324,12 +325,12 @@ static unsigned blk_stuck(const struct blk_dev *blk)
 	return n;
 }
 
-static int blk_activate(struct virtio_dev *d)
+static int blk_activate(struct virtio_dev *vdev)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 
 	/* The transport caps the size at queue_max_size; the pool is that big. */
-	if (d->vq[0].size > BLK_QUEUE_SIZE)
+	if (vdev->vq[0].size > BLK_QUEUE_SIZE)
 		return -1;
 	/* Reaped since the reset? Requests a hung disk held may be back now. */
 	blk->be->ops->reap(blk->be);
@@ -353,16 +354,16 @@ static void blk_cancel_all(struct blk_dev *blk, uint64_t wait_ns)
 	blk->be->ops->cancel(blk->be, wait_ns);
 }
 
-static void blk_reset(struct virtio_dev *d)
+static void blk_reset(struct virtio_dev *vdev)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 
 	blk_cancel_all(blk, BLK_RESET_WAIT_NS);
 	pool_reset(blk);
 }
 
 /* The exit report: what the requests were and how they ended (JSON only). */
-static void blk_report(const struct virtio_dev *d, const char *name, FILE *f,
+static void blk_report(const struct virtio_dev *vdev, const char *name, FILE *f,
 		       enum virtio_report_format fmt)
 {
 	struct virtio_blk_stats st;
@@ -370,7 +371,7 @@ static void blk_report(const struct virtio_dev *d, const char *name, FILE *f,
 	(void)name;
 	if (fmt != VIRTIO_REPORT_JSON)
 		return;
-	virtio_blk_get_stats(d, &st);
+	virtio_blk_get_stats(vdev, &st);
 	fprintf(f,
 		", \"blk\": {\"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
 		", \"discards\": %" PRIu64 ", \"write_zeroes\": %" PRIu64 ", \"get_ids\": %" PRIu64
@@ -532,8 +533,8 @@ static void blk_free(struct blk_dev *blk)
 	free(blk);
 }
 
-int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, struct iothread *io,
-		      char *err, size_t errlen)
+int virtio_blk_create(struct virtio_dev *vdev, const struct blk_disk_config *cfg,
+		      struct iothread *io, char *err, size_t errlen)
 {
 	struct blk_dev *blk = calloc(1, sizeof(*blk));
 	char why[256];
@@ -542,7 +543,7 @@ int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, s
 	if (!blk)
 		return errf(err, errlen, "out of memory");
 	blk->fd = -1;
-	blk->d = d;
+	blk->vdev = vdev;
 	blk->io = io;
 	snprintf(blk->path, sizeof(blk->path), "%s", cfg->path);
 	blk->req = calloc(BLK_QUEUE_SIZE, sizeof(*blk->req));
@@ -585,60 +586,60 @@ int virtio_blk_create(struct virtio_dev *d, const struct blk_disk_config *cfg, s
 	blk->be->complete = blk_complete;
 	blk->be->opaque = blk;
 	if (io && blk->be->event_fd >= 0) {
-		if (iothread_add(io, blk->be->event_fd, blk_io_event, d) < 0) {
+		if (iothread_add(io, blk->be->event_fd, blk_io_event, vdev) < 0) {
 			blk_free(blk);
 			return errf(err, errlen, "cannot watch its completions");
 		}
 		blk->watching = true;
 	}
 	pool_reset(blk);
-	d->ops = cfg->ro ? &blk_ops_ro : &blk_ops_rw;
-	d->priv = blk;
-	if (!d->io)
-		d->io = io;
+	vdev->ops = cfg->ro ? &blk_ops_ro : &blk_ops_rw;
+	vdev->priv = blk;
+	if (!vdev->io)
+		vdev->io = io;
 	return 0;
 }
 
-void virtio_blk_destroy(struct virtio_dev *d)
+void virtio_blk_destroy(struct virtio_dev *vdev)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 
 	if (!blk)
 		return;
 	/* First the watch (no callback runs after this), then the I/O. */
 	if (blk->watching)
 		iothread_del(blk->io, blk->be->event_fd);
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&vdev->lock);
 	blk_cancel_all(blk, BLK_STOP_WAIT_NS);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&vdev->lock);
 	blk_free(blk);
-	d->priv = NULL;
+	vdev->priv = NULL;
 }
 
-struct disk_backend *virtio_blk_backend(struct virtio_dev *d)
+struct disk_backend *virtio_blk_backend(struct virtio_dev *vdev)
 {
-	struct blk_dev *blk = d->priv;
+	struct blk_dev *blk = vdev->priv;
 
 	return blk->be;
 }
 
-const char *virtio_blk_backend_name(const struct virtio_dev *d)
+const char *virtio_blk_backend_name(const struct virtio_dev *vdev)
 {
-	const struct blk_dev *blk = d->priv;
+	const struct blk_dev *blk = vdev->priv;
 
 	return blk->be->ops->name;
 }
 
-uint64_t virtio_blk_capacity(const struct virtio_dev *d)
+uint64_t virtio_blk_capacity(const struct virtio_dev *vdev)
 {
-	const struct blk_dev *blk = d->priv;
+	const struct blk_dev *blk = vdev->priv;
 
 	return blk->lim.capacity;
 }
 
-void virtio_blk_get_stats(const struct virtio_dev *d, struct virtio_blk_stats *out)
+void virtio_blk_get_stats(const struct virtio_dev *vdev, struct virtio_blk_stats *out)
 {
-	const struct blk_dev *blk = d->priv;
+	const struct blk_dev *blk = vdev->priv;
 
 	*out = blk->stats;
 }

@@ -5,16 +5,16 @@
  */
 #include "vireo/virtio/virtio.h"
 
-void virtio_notify_used(struct virtio_dev *d, unsigned q)
+void virtio_notify_used(struct virtio_dev *vdev, unsigned q)
 {
-	if (virtq_should_interrupt(&d->vq[q]) && d->raise_irq)
-		d->raise_irq(d, q);
+	if (virtq_should_interrupt(&vdev->vq[q]) && vdev->raise_irq)
+		vdev->raise_irq(vdev, q);
 }
 
 /* Chains waiting that the device wants now. */
-static bool wanted(struct virtio_dev *d, unsigned q, virtio_ready_fn ready)
+static bool wanted(struct virtio_dev *vdev, unsigned q, virtio_ready_fn ready)
 {
-	return virtq_has_work(&d->vq[q]) && (!ready || ready(d, q));
+	return virtq_has_work(&vdev->vq[q]) && (!ready || ready(vdev, q));
 }
 
 /*
@@ -22,16 +22,16 @@ static bool wanted(struct virtio_dev *d, unsigned q, virtio_ready_fn ready)
  * allows; push what is answered and interrupt once. False when the ring
  * turned out broken (d->needs_reset() called, the first time).
  */
-static bool pop_batch(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
+static bool pop_batch(struct virtio_dev *vdev, unsigned q, virtio_chain_fn handle,
 		      virtio_ready_fn ready, unsigned *budget, bool was_broken)
 {
-	struct virtq *vq = &d->vq[q];
+	struct virtq *vq = &vdev->vq[q];
 	struct virtq_chain c; /* 16 KiB of iovecs: fine on an I/O thread's stack */
 	bool pushed = false;
 	int r;
 
-	while (*budget && (!ready || ready(d, q)) && (r = virtq_pop(vq, &c)) != 0) {
-		long n = r > 0 ? handle(d, q, &c) : 0; /* malformed: return it empty */
+	while (*budget && (!ready || ready(vdev, q)) && (r = virtq_pop(vq, &c)) != 0) {
+		long n = r > 0 ? handle(vdev, q, &c) : 0; /* malformed: return it empty */
 
 		(*budget)--;
 		if (n < 0)
@@ -45,51 +45,51 @@ static bool pop_batch(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
 		pushed = true;
 	}
 	if (pushed)
-		virtio_notify_used(d, q); /* one interrupt per batch */
+		virtio_notify_used(vdev, q); /* one interrupt per batch */
 	if (vq->broken) {
-		if (!was_broken && d->needs_reset)
-			d->needs_reset(d);
+		if (!was_broken && vdev->needs_reset)
+			vdev->needs_reset(vdev);
 		return false;
 	}
 	return true;
 }
 
-bool virtio_process_queue_if(struct virtio_dev *d, unsigned q, virtio_chain_fn handle,
+bool virtio_process_queue_if(struct virtio_dev *vdev, unsigned q, virtio_chain_fn handle,
 			     virtio_ready_fn ready)
 {
-	struct virtq *vq = &d->vq[q];
+	struct virtq *vq = &vdev->vq[q];
 	bool was_broken = vq->broken;
 	unsigned budget = virtio_queue_budget(vq);
 
-	if (d->dma_off)
+	if (vdev->dma_off)
 		return false; /* the ring is guest memory: not now (see dma_off) */
 	do {
 		/* No kicks while we drain: we will look at the ring anyway. */
 		virtq_set_notify(vq, false);
-		if (!pop_batch(d, q, handle, ready, &budget, was_broken))
+		if (!pop_batch(vdev, q, handle, ready, &budget, was_broken))
 			return false;
 		/* Budget spent: kicks stay off, the I/O thread calls us back. */
-		if (!budget && wanted(d, q, ready))
+		if (!budget && wanted(vdev, q, ready))
 			return true;
 		/* Idle again: ask for kicks, then look once more (the race). */
 		virtq_set_notify(vq, true);
-	} while (wanted(d, q, ready));
+	} while (wanted(vdev, q, ready));
 	return false;
 }
 
-bool virtio_drain_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+bool virtio_drain_queue(struct virtio_dev *vdev, unsigned q, virtio_chain_fn handle)
 {
-	struct virtq *vq = &d->vq[q];
+	struct virtq *vq = &vdev->vq[q];
 	unsigned budget = virtio_queue_budget(vq);
 
-	if (d->dma_off)
+	if (vdev->dma_off)
 		return false; /* bus mastering off: no ring access (setting it kicks us) */
-	if (!pop_batch(d, q, handle, NULL, &budget, vq->broken))
+	if (!pop_batch(vdev, q, handle, NULL, &budget, vq->broken))
 		return false;
 	return !budget && virtq_has_work(vq);
 }
 
-bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle)
+bool virtio_process_queue(struct virtio_dev *vdev, unsigned q, virtio_chain_fn handle)
 {
-	return virtio_process_queue_if(d, q, handle, NULL);
+	return virtio_process_queue_if(vdev, q, handle, NULL);
 }

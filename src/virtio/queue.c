@@ -54,14 +54,14 @@ static inline uint16_t *avail_event_of(const struct virtq *q)
  * the only one: every check below and every use after it see the same
  * values, even if the guest rewrites the descriptor meanwhile (no TOCTOU).
  */
-static inline void desc_load(const struct virtq_desc *src, struct virtq_desc *d)
+static inline void desc_load(const struct virtq_desc *src, struct virtq_desc *desc)
 {
-	memcpy(d, src, sizeof(*d));
+	memcpy(desc, src, sizeof(*desc));
 	__asm__ __volatile__("" ::: "memory");
-	d->addr = le64toh(d->addr);
-	d->len = le32toh(d->len);
-	d->flags = le16toh(d->flags);
-	d->next = le16toh(d->next);
+	desc->addr = le64toh(desc->addr);
+	desc->len = le32toh(desc->len);
+	desc->flags = le16toh(desc->flags);
+	desc->next = le16toh(desc->next);
 }
 
 /* ---- set-up ---- */
@@ -178,27 +178,27 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	hops = 0;
 	idx = head;
 	for (;;) {
-		struct virtq_desc d;
+		struct virtq_desc desc;
 
 		if (hops++ == max_hops)
 			return chain_malformed(q, c, "chain longer than its table (a loop?)");
-		desc_load(&table[idx], &d);
+		desc_load(&table[idx], &desc);
 
-		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+		if (desc.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!q->indirect)
 				return chain_malformed(q, c, "indirect descriptor not negotiated");
 			if (in_indirect)
 				return chain_malformed(q, c, "nested indirect descriptor");
-			if (d.flags & VIRTQ_DESC_F_NEXT)
+			if (desc.flags & VIRTQ_DESC_F_NEXT)
 				return chain_malformed(q, c, "indirect descriptor with NEXT");
-			if (d.len == 0 || d.len % sizeof(struct virtq_desc) ||
-			    d.len / sizeof(struct virtq_desc) > VIRTQ_MAX_SIZE)
+			if (desc.len == 0 || desc.len % sizeof(struct virtq_desc) ||
+			    desc.len / sizeof(struct virtq_desc) > VIRTQ_MAX_SIZE)
 				return chain_malformed(q, c, "bad indirect table length");
 			/* The table's WRITE flag is ignored (2.7.5.3.2). */
-			table = gmem_ptr(q->mem, gpa(d.addr), d.len);
+			table = gmem_ptr(q->mem, gpa(desc.addr), desc.len);
 			if (!table)
 				return chain_malformed(q, c, "indirect table outside guest RAM");
-			table_size = d.len / sizeof(struct virtq_desc);
+			table_size = desc.len / sizeof(struct virtq_desc);
 			in_indirect = true;
 			max_hops = table_size;
 			hops = 0;
@@ -206,36 +206,36 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 			continue;
 		}
 
-		if (d.flags & VIRTQ_DESC_F_WRITE)
+		if (desc.flags & VIRTQ_DESC_F_WRITE)
 			seen_write = true;
 		else if (seen_write)
 			return chain_malformed(q, c, "readable descriptor after a writable one");
-		if (d.len) {
-			void *p = gmem_ptr(q->mem, gpa(d.addr), d.len);
+		if (desc.len) {
+			void *p = gmem_ptr(q->mem, gpa(desc.addr), desc.len);
 			unsigned n = c->nr_out + c->nr_in;
 
 			if (!p)
 				return chain_malformed(q, c, "buffer outside guest RAM");
 			/* Same as the used ring: our writes must not make new work. */
-			if ((d.flags & VIRTQ_DESC_F_WRITE) &&
-			    overlaps(p, d.len, q->avail_ring, VIRTQ_AVAIL_BYTES(q->size)))
+			if ((desc.flags & VIRTQ_DESC_F_WRITE) &&
+			    overlaps(p, desc.len, q->avail_ring, VIRTQ_AVAIL_BYTES(q->size)))
 				return chain_malformed(q, c, "writable buffer over the avail ring");
 			if (n == VIRTQ_MAX_IOV)
 				return chain_malformed(q, c, "too many buffers in one chain");
-			c->iov[n] = (struct iovec){.iov_base = p, .iov_len = d.len};
-			if (d.flags & VIRTQ_DESC_F_WRITE) {
+			c->iov[n] = (struct iovec){.iov_base = p, .iov_len = desc.len};
+			if (desc.flags & VIRTQ_DESC_F_WRITE) {
 				c->nr_in++;
-				c->in_len += d.len;
+				c->in_len += desc.len;
 			} else {
 				c->nr_out++;
-				c->out_len += d.len;
+				c->out_len += desc.len;
 			}
 		}
-		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+		if (!(desc.flags & VIRTQ_DESC_F_NEXT))
 			return 1;
-		if (d.next >= table_size)
+		if (desc.next >= table_size)
 			return chain_malformed(q, c, "next index out of range");
-		idx = d.next;
+		idx = desc.next;
 	}
 }
 

@@ -9,11 +9,11 @@
 
 #define RNG_MAX_PER_REQUEST 65536 /* bytes filled per chain, at most */
 
-static long rng_fill(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
+static long rng_fill(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 {
 	size_t done = 0;
 
-	(void)d;
+	(void)vdev;
 	/* Straight into the guest's buffers, no intermediate copy. */
 	for (unsigned i = c->nr_out; i < c->nr_out + c->nr_in && done < RNG_MAX_PER_REQUEST; i++) {
 		size_t want = c->iov[i].iov_len;
@@ -28,13 +28,13 @@ static long rng_fill(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 		if ((size_t)n < want)
 			break;
 	}
-	d->vq[q].stats.bytes += done;
+	vdev->vq[q].stats.bytes += done;
 	return (long)done;
 }
 
-static bool rng_notify(struct virtio_dev *d, unsigned q)
+static bool rng_notify(struct virtio_dev *vdev, unsigned q)
 {
-	return virtio_process_queue(d, q, rng_fill);
+	return virtio_process_queue(vdev, q, rng_fill);
 }
 
 static const struct virtio_device_ops rng_ops = {
@@ -45,8 +45,8 @@ static const struct virtio_device_ops rng_ops = {
     .queue_notify = rng_notify,
 };
 
-void virtio_rng_setup(struct virtio_dev *d)
+void virtio_rng_setup(struct virtio_dev *vdev)
 {
-	d->ops = &rng_ops;
-	d->priv = NULL;
+	vdev->ops = &rng_ops;
+	vdev->priv = NULL;
 }

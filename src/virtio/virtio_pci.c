@@ -104,12 +104,12 @@ static void queue_defaults(struct virtio_pci *vp)
 /* With the lock held. */
 static void device_reset(struct virtio_pci *vp)
 {
-	struct virtio_dev *d = &vp->vdev;
+	struct virtio_dev *vdev = &vp->vdev;
 
-	if (d->ops->reset)
-		d->ops->reset(d);
-	d->status = 0;
-	d->driver_features = 0;
+	if (vdev->ops->reset)
+		vdev->ops->reset(vdev);
+	vdev->status = 0;
+	vdev->driver_features = 0;
 	vp->device_feature_select = vp->driver_feature_select = 0;
 	vp->msix_config = MSIX_NO_VECTOR;
 	vp->queue_select = 0;
@@ -131,17 +131,17 @@ static void signal_driver(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vecto
 		intx_raise(&vp->intx);
 }
 
-static void set_needs_reset(struct virtio_dev *d)
+static void set_needs_reset(struct virtio_dev *vdev)
 {
-	struct virtio_pci *vp = d->transport;
+	struct virtio_pci *vp = vdev->transport;
 
-	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	signal_driver(vp, 2 /* configuration change */, vp->msix_config);
 }
 
-static void raise_irq(struct virtio_dev *d, unsigned q)
+static void raise_irq(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_pci *vp = d->transport;
+	struct virtio_pci *vp = vdev->transport;
 
 	signal_driver(vp, 1 /* used buffers */, vp->q[q].msix_vector);
 }
@@ -149,23 +149,23 @@ static void raise_irq(struct virtio_dev *d, unsigned q)
 /* DRIVER_OK: check and adopt every enabled queue, then start the device. */
 static void driver_ok(struct virtio_pci *vp)
 {
-	struct virtio_dev *d = &vp->vdev;
-	bool event_idx = virtio_has_feature(d, VIRTIO_F_RING_EVENT_IDX);
-	bool indirect = virtio_has_feature(d, VIRTIO_F_INDIRECT_DESC);
+	struct virtio_dev *vdev = &vp->vdev;
+	bool event_idx = virtio_has_feature(vdev, VIRTIO_F_RING_EVENT_IDX);
+	bool indirect = virtio_has_feature(vdev, VIRTIO_F_INDIRECT_DESC);
 
-	for (unsigned i = 0; i < d->ops->num_queues; i++) {
+	for (unsigned i = 0; i < vdev->ops->num_queues; i++) {
 		struct virtio_pci_queue *q = &vp->q[i];
 
 		if (!q->enable)
 			continue;
-		if (!virtq_init(&d->vq[i], d->mem, q->size, gpa(q->desc), gpa(q->driver),
+		if (!virtq_init(&vdev->vq[i], vdev->mem, q->size, gpa(q->desc), gpa(q->driver),
 				gpa(q->device), event_idx, indirect)) {
-			set_needs_reset(d);
+			set_needs_reset(vdev);
 			return;
 		}
 	}
-	if (d->ops->activate && d->ops->activate(d) < 0)
-		set_needs_reset(d);
+	if (vdev->ops->activate && vdev->ops->activate(vdev) < 0)
+		set_needs_reset(vdev);
 }
 
 /*
@@ -180,13 +180,13 @@ static void driver_ok(struct virtio_pci *vp)
  */
 static void start(struct virtio_pci *vp)
 {
-	struct virtio_dev *d = &vp->vdev;
+	struct virtio_dev *vdev = &vp->vdev;
 
 	vp->activated = true;
-	if (d->status & VIRTIO_STATUS_NEEDS_RESET)
+	if (vdev->status & VIRTIO_STATUS_NEEDS_RESET)
 		return; /* only a reset gets it going again */
-	if (!(d->status & VIRTIO_STATUS_FEATURES_OK)) {
-		set_needs_reset(d);
+	if (!(vdev->status & VIRTIO_STATUS_FEATURES_OK)) {
+		set_needs_reset(vdev);
 		return;
 	}
 	driver_ok(vp);
@@ -194,8 +194,8 @@ static void start(struct virtio_pci *vp)
 
 static void write_status(struct virtio_pci *vp, uint8_t v)
 {
-	struct virtio_dev *d = &vp->vdev;
-	uint8_t old = d->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
+	struct virtio_dev *vdev = &vp->vdev;
+	uint8_t old = vdev->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
 
 	if (v == 0) {
 		device_reset(vp);
@@ -208,16 +208,16 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 	 * the status (the device keeps running as it was) and ask for a reset.
 	 */
 	if (old & ~v) {
-		set_needs_reset(d);
+		set_needs_reset(vdev);
 		return;
 	}
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
 		/* Only what was offered, and only the modern interface. */
-		if ((d->driver_features & ~offered_features(vp)) ||
-		    !virtio_has_feature(d, VIRTIO_F_VERSION_1))
+		if ((vdev->driver_features & ~offered_features(vp)) ||
+		    !virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	}
-	d->status = v | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+	vdev->status = v | (vdev->status & VIRTIO_STATUS_NEEDS_RESET);
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !vp->activated)
 		start(vp);
 }
@@ -231,7 +231,7 @@ static struct virtio_pci_queue *selected_queue(struct virtio_pci *vp)
 
 static uint64_t common_read(struct virtio_pci *vp, unsigned off)
 {
-	struct virtio_dev *d = &vp->vdev;
+	struct virtio_dev *vdev = &vp->vdev;
 	struct virtio_pci_queue *q = selected_queue(vp);
 
 	switch (off) {
@@ -245,14 +245,14 @@ static uint64_t common_read(struct virtio_pci *vp, unsigned off)
 		return vp->driver_feature_select;
 	case CC_GF:
 		return vp->driver_feature_select < 2
-			   ? (uint32_t)(d->driver_features >> (32 * vp->driver_feature_select))
+			   ? (uint32_t)(vdev->driver_features >> (32 * vp->driver_feature_select))
 			   : 0;
 	case CC_MSIX_CONFIG:
 		return vp->msix_config;
 	case CC_NUM_QUEUES:
-		return d->ops->num_queues;
+		return vdev->ops->num_queues;
 	case CC_STATUS:
-		return d->status;
+		return vdev->status;
 	case CC_CFG_GENERATION:
 		return vp->config_generation;
 	case CC_Q_SELECT:
@@ -299,10 +299,10 @@ static uint16_t valid_vector(const struct virtio_pci *vp, uint64_t v)
 
 static void common_write(struct virtio_pci *vp, unsigned off, uint64_t v, unsigned len)
 {
-	struct virtio_dev *d = &vp->vdev;
+	struct virtio_dev *vdev = &vp->vdev;
 	struct virtio_pci_queue *q = selected_queue(vp);
 	/* Queue registers are frozen once the driver is running (4.1.4.3.2). */
-	bool q_writable = q && !(d->status & VIRTIO_STATUS_DRIVER_OK) && !q->enable;
+	bool q_writable = q && !(vdev->status & VIRTIO_STATUS_DRIVER_OK) && !q->enable;
 
 	switch (off) {
 	case CC_DFSELECT:
@@ -312,11 +312,12 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint64_t v, unsign
 		vp->driver_feature_select = (uint32_t)v;
 		break;
 	case CC_GF:
-		if (vp->driver_feature_select < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		if (vp->driver_feature_select < 2 && !(vdev->status & VIRTIO_STATUS_FEATURES_OK)) {
 			unsigned shift = 32 * vp->driver_feature_select;
 
-			d->driver_features = (d->driver_features & ~(0xffffffffull << shift)) |
-					     (uint64_t)(uint32_t)v << shift;
+			vdev->driver_features =
+			    (vdev->driver_features & ~(0xffffffffull << shift)) |
+			    (uint64_t)(uint32_t)v << shift;
 		}
 		break;
 	case CC_MSIX_CONFIG:
@@ -330,7 +331,7 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint64_t v, unsign
 		break;
 	case CC_Q_SIZE:
 		/* A power of two no larger than what the device offers. */
-		if (q_writable && v && !(v & (v - 1)) && v <= d->ops->queue_max_size)
+		if (q_writable && v && !(v & (v - 1)) && v <= vdev->ops->queue_max_size)
 			q->size = (uint16_t)v;
 		break;
 	case CC_Q_MSIX_VECTOR:
@@ -365,10 +366,10 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint64_t v, unsign
 static void config_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, unsigned len,
 		      bool is_write)
 {
-	struct virtio_dev *d = &vp->vdev;
+	struct virtio_dev *vdev = &vp->vdev;
 	uint64_t v = 0;
 
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&vdev->lock);
 	if (offset < CC_SIZE) {
 		if (is_write) {
 			memcpy(&v, data, len);
@@ -380,16 +381,16 @@ static void config_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, uns
 	} else if (offset == VPCI_ISR_OFF && !is_write) {
 		data[0] = vp->isr; /* reading the ISR clears it */
 		vp->isr = 0;
-	} else if (offset >= VPCI_DEVCFG_OFF && offset - VPCI_DEVCFG_OFF < d->ops->config_size &&
-		   len <= d->ops->config_size - (offset - VPCI_DEVCFG_OFF)) {
+	} else if (offset >= VPCI_DEVCFG_OFF && offset - VPCI_DEVCFG_OFF < vdev->ops->config_size &&
+		   len <= vdev->ops->config_size - (offset - VPCI_DEVCFG_OFF)) {
 		size_t off = (size_t)(offset - VPCI_DEVCFG_OFF);
 
-		if (!is_write && d->ops->config_read)
-			d->ops->config_read(d, off, data, len);
-		else if (is_write && d->ops->config_write)
-			d->ops->config_write(d, off, data, len);
+		if (!is_write && vdev->ops->config_read)
+			vdev->ops->config_read(vdev, off, data, len);
+		else if (is_write && vdev->ops->config_write)
+			vdev->ops->config_write(vdev, off, data, len);
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&vdev->lock);
 }
 
 /* A doorbell that reached userspace (--no-ioeventfd, or an odd access). */
@@ -463,16 +464,16 @@ static void mmio_msix_pba(void *vp, uint64_t offset, uint8_t *data, unsigned len
 static bool kicked(void *opaque, uint64_t count)
 {
 	struct virtio_pci_kick *k = opaque;
-	struct virtio_dev *d = &k->vp->vdev;
+	struct virtio_dev *vdev = &k->vp->vdev;
 	bool more = false;
 
-	pthread_mutex_lock(&d->lock);
-	d->vq[k->q].stats.notifications += count;
+	pthread_mutex_lock(&vdev->lock);
+	vdev->vq[k->q].stats.notifications += count;
 	/* Started (not merely DRIVER_OK: see start()), sane, and allowed DMA. */
-	if (k->vp->activated && !(d->status & VIRTIO_STATUS_NEEDS_RESET) && !d->dma_off &&
-	    k->vp->q[k->q].enable && d->ops->queue_notify)
-		more = d->ops->queue_notify(d, k->q);
-	pthread_mutex_unlock(&d->lock);
+	if (k->vp->activated && !(vdev->status & VIRTIO_STATUS_NEEDS_RESET) && !vdev->dma_off &&
+	    k->vp->q[k->q].enable && vdev->ops->queue_notify)
+		more = vdev->ops->queue_notify(vdev, k->q);
+	pthread_mutex_unlock(&vdev->lock);
 	return more;
 }
 
@@ -566,16 +567,16 @@ static void set_ioeventfds(struct virtio_pci *vp, bool on)
  */
 static void set_bus_master(struct virtio_pci *vp, bool on)
 {
-	struct virtio_dev *d = &vp->vdev;
+	struct virtio_dev *vdev = &vp->vdev;
 	bool was_off, kick;
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&d->lock);
-	was_off = d->dma_off;
-	d->dma_off = !on;
+	pthread_mutex_lock(&vdev->lock);
+	was_off = vdev->dma_off;
+	vdev->dma_off = !on;
 	kick = on && was_off && vp->activated;
-	pthread_mutex_unlock(&d->lock);
-	for (unsigned q = 0; kick && q < d->ops->num_queues; q++)
+	pthread_mutex_unlock(&vdev->lock);
+	for (unsigned q = 0; kick && q < vdev->ops->num_queues; q++)
 		if (write(vp->q[q].kick_fd, &one, sizeof(one)) < 0)
 			vireo_perror("%s: kick after bus mastering", vp->name);
 }
@@ -673,8 +674,8 @@ static int add_regions(struct virtio_pci *vp, struct bus *mmio)
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, struct iothread *io,
 		    const char *name)
 {
-	struct virtio_dev *d = &vp->vdev;
-	const struct virtio_device_ops *ops = d->ops;
+	struct virtio_dev *vdev = &vp->vdev;
+	const struct virtio_device_ops *ops = vdev->ops;
 	unsigned nvec = ops->num_queues + 1;
 	int slot;
 
@@ -682,13 +683,13 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, s
 	vp->vm_fd = host->vm_fd;
 	vp->ioeventfd = host->ioeventfd && host->vm_fd >= 0;
 	vp->event_idx = host->event_idx;
-	d->mem = host->mem;
-	d->io = io;
-	d->transport = vp;
-	d->raise_irq = raise_irq;
-	d->needs_reset = set_needs_reset;
-	d->dma_off = true; /* COMMAND starts with bus mastering off: the driver turns it on */
-	pthread_mutex_init(&d->lock, NULL);
+	vdev->mem = host->mem;
+	vdev->io = io;
+	vdev->transport = vp;
+	vdev->raise_irq = raise_irq;
+	vdev->needs_reset = set_needs_reset;
+	vdev->dma_off = true; /* COMMAND starts with bus mastering off: the driver turns it on */
+	pthread_mutex_init(&vdev->lock, NULL);
 	device_reset(vp);
 
 	pci_device_init(&vp->pci, vp->name, 0x1af4, (uint16_t)(0x1040 + ops->device_id),

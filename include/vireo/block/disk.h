@@ -106,11 +106,11 @@ struct disk_backend_ops {
 	 * false when in flight: the completion then comes through
 	 * b->complete() from reap().
 	 */
-	bool (*submit)(struct disk_backend *b, struct disk_req *r);
+	bool (*submit)(struct disk_backend *disk, struct disk_req *r);
 	/* After a batch of submits: hand them to the kernel. */
-	void (*kick)(struct disk_backend *b);
+	void (*kick)(struct disk_backend *disk);
 	/* Finish whatever completed, calling b->complete() for each request. */
-	unsigned (*reap)(struct disk_backend *b);
+	unsigned (*reap)(struct disk_backend *disk);
 	/*
 	 * Device reset or stop: cancel everything in flight (the device has
 	 * marked those requests cancelled) and wait at most timeout_ns for the
@@ -119,8 +119,8 @@ struct disk_backend_ops {
 	 * requests may stay so, and the device must not reuse them (or let the
 	 * driver start over) until they come back.
 	 */
-	unsigned (*cancel)(struct disk_backend *b, uint64_t timeout_ns);
-	void (*destroy)(struct disk_backend *b);
+	unsigned (*cancel)(struct disk_backend *disk, uint64_t timeout_ns);
+	void (*destroy)(struct disk_backend *disk);
 };
 
 struct disk_backend {

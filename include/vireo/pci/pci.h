@@ -122,23 +122,23 @@ uint64_t pci_alloc_mmio(struct pci_bus *b, uint64_t size);
 void pci_config_io(void *bus, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 
 /* Config space accessors (device side, little-endian). */
-static inline uint16_t pci_cfg_read16(const struct pci_device *d, unsigned off)
+static inline uint16_t pci_cfg_read16(const struct pci_device *pdev, unsigned off)
 {
-	return (uint16_t)(d->cfg[off] | d->cfg[off + 1] << 8);
+	return (uint16_t)(pdev->cfg[off] | pdev->cfg[off + 1] << 8);
 }
 
 /*
  * The COMMAND register as last written, from any thread, without the bus
  * lock (see "Locking" above): an acquire load of the published copy.
  */
-static inline uint16_t pci_command(const struct pci_device *d)
+static inline uint16_t pci_command(const struct pci_device *pdev)
 {
-	return __atomic_load_n(&d->command, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&pdev->command, __ATOMIC_ACQUIRE);
 }
 
-static inline uint32_t pci_cfg_read32(const struct pci_device *d, unsigned off)
+static inline uint32_t pci_cfg_read32(const struct pci_device *pdev, unsigned off)
 {
-	return pci_cfg_read16(d, off) | (uint32_t)pci_cfg_read16(d, off + 2) << 16;
+	return pci_cfg_read16(pdev, off) | (uint32_t)pci_cfg_read16(pdev, off + 2) << 16;
 }
 
 #endif

@@ -58,27 +58,27 @@ struct virtio_device_ops {
 	uint16_t queue_max_size;
 	size_t config_size;
 	/* Device configuration space (len 1, 2, 4 or 8, within config_size). */
-	void (*config_read)(struct virtio_dev *d, size_t off, void *buf, size_t len);
-	void (*config_write)(struct virtio_dev *d, size_t off, const void *buf, size_t len);
+	void (*config_read)(struct virtio_dev *vdev, size_t off, void *buf, size_t len);
+	void (*config_write)(struct virtio_dev *vdev, size_t off, const void *buf, size_t len);
 	/* The driver set DRIVER_OK: queues are valid. -1 -> DEVICE_NEEDS_RESET. */
-	int (*activate)(struct virtio_dev *d);
+	int (*activate)(struct virtio_dev *vdev);
 	/*
 	 * I/O thread, device lock held: queue q was kicked (chains may be
 	 * waiting), or is called back after returning true: it stopped with
 	 * work left (see virtio_process_queue's budget).
 	 */
-	bool (*queue_notify)(struct virtio_dev *d, unsigned q);
+	bool (*queue_notify)(struct virtio_dev *vdev, unsigned q);
 	/* Device reset: I/O has been quiesced; drop all queue and request state. */
-	void (*reset)(struct virtio_dev *d);
+	void (*reset)(struct virtio_dev *vdev);
 
 	/* Optional hooks of the machine that owns the device (none takes the lock). */
 	/* The engine behind the device, for the report ("io_uring"); NULL: none. */
-	const char *(*backend)(const struct virtio_dev *d);
+	const char *(*backend)(const struct virtio_dev *vdev);
 	/* The device's own counters in the exit report, in fmt, named after `name`. */
-	void (*report)(const struct virtio_dev *d, const char *name, FILE *f,
+	void (*report)(const struct virtio_dev *vdev, const char *name, FILE *f,
 		       enum virtio_report_format fmt);
 	/* Stopping, after the I/O threads: release what the device's create took. */
-	void (*destroy)(struct virtio_dev *d);
+	void (*destroy)(struct virtio_dev *vdev);
 };
 
 struct virtio_dev {
@@ -99,15 +99,15 @@ struct virtio_dev {
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 
 	/* Set by the transport: raise queue q's interrupt (MSI-X vector). */
-	void (*raise_irq)(struct virtio_dev *d, unsigned q);
+	void (*raise_irq)(struct virtio_dev *vdev, unsigned q);
 	/* Set by the transport: the device hit an unrecoverable guest error. */
-	void (*needs_reset)(struct virtio_dev *d);
+	void (*needs_reset)(struct virtio_dev *vdev);
 	void *transport;
 };
 
-static inline bool virtio_has_feature(const struct virtio_dev *d, unsigned bit)
+static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bit)
 {
-	return d->driver_features & (1ull << bit);
+	return vdev->driver_features & (1ull << bit);
 }
 
 /*

@@ -18,9 +18,9 @@ static unsigned e820_add(struct e820_entry *e, unsigned n, unsigned max, uint64_
 	return n;
 }
 
-unsigned e820_build(const struct gmem *m, struct e820_entry *e, unsigned max)
+unsigned e820_build(const struct gmem *mem, struct e820_entry *e, unsigned max)
 {
-	uint64_t low_end = gmem_low_end(m);
+	uint64_t low_end = gmem_low_end(mem);
 	unsigned n = 0;
 
 	/*
@@ -36,15 +36,15 @@ unsigned e820_build(const struct gmem *m, struct e820_entry *e, unsigned max)
 	/* KVM's private TSS and identity-map pages on Intel (see layout.h). */
 	n = e820_add(e, n, max, KVM_IDENTITY_MAP_ADDR, KVM_PRIVATE_END - KVM_IDENTITY_MAP_ADDR,
 		     E820_RESERVED);
-	for (unsigned i = 1; i < m->nr_slots; i++)
-		n = e820_add(e, n, max, m->slot[i].gpa, m->slot[i].size, E820_RAM);
+	for (unsigned i = 1; i < mem->nr_slots; i++)
+		n = e820_add(e, n, max, mem->slot[i].gpa, mem->slot[i].size, E820_RAM);
 	return n;
 }
 
-int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t size, uint64_t *addr,
-		 char *err, size_t errlen)
+int initrd_place(const struct kernel_image *k, const struct gmem *mem, uint64_t size,
+		 uint64_t *addr, char *err, size_t errlen)
 {
-	uint64_t top = gmem_low_end(m);
+	uint64_t top = gmem_low_end(mem);
 	uint64_t start;
 
 	/* initrd_addr_max is the last byte the initrd may occupy. */
@@ -62,7 +62,7 @@ int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t si
 	return 0;
 }
 
-static int write_cmdline(const struct kernel_image *k, struct gmem *m, const char *cmdline,
+static int write_cmdline(const struct kernel_image *k, struct gmem *mem, const char *cmdline,
 			 char *err, size_t errlen)
 {
 	size_t len = strlen(cmdline);
@@ -71,7 +71,7 @@ static int write_cmdline(const struct kernel_image *k, struct gmem *m, const cha
 	if (len > max)
 		return errf(err, errlen,
 			    "command line is %zu bytes; this kernel accepts at most %zu", len, max);
-	if (!gmem_write(m, gpa(BOOT_CMDLINE_ADDR), cmdline, len + 1))
+	if (!gmem_write(mem, gpa(BOOT_CMDLINE_ADDR), cmdline, len + 1))
 		return errf(err, errlen, "no guest RAM for the command line");
 	return 0;
 }
@@ -81,10 +81,10 @@ static void put32(uint8_t *p, size_t off, uint32_t v)
 	memcpy(p + off, &v, sizeof(v));
 }
 
-static int write_zero_page(const struct kernel_image *k, struct gmem *m, const struct boot_info *bi,
-			   char *err, size_t errlen)
+static int write_zero_page(const struct kernel_image *k, struct gmem *mem,
+			   const struct boot_info *bi, char *err, size_t errlen)
 {
-	uint8_t *bp = gmem_ptr(m, gpa(BOOT_ZEROPAGE_ADDR), BP_SIZE);
+	uint8_t *bp = gmem_ptr(mem, gpa(BOOT_ZEROPAGE_ADDR), BP_SIZE);
 	unsigned n = bi->nr_e820 < E820_MAX_ENTRIES ? bi->nr_e820 : E820_MAX_ENTRIES;
 
 	if (!bp)
@@ -106,7 +106,7 @@ static int write_zero_page(const struct kernel_image *k, struct gmem *m, const s
 	return 0;
 }
 
-static int write_start_info(struct gmem *m, const struct boot_info *bi, char *err, size_t errlen)
+static int write_start_info(struct gmem *mem, const struct boot_info *bi, char *err, size_t errlen)
 {
 	struct hvm_start_info si = {
 	    .magic = HVM_START_MAGIC,
@@ -121,7 +121,7 @@ static int write_start_info(struct gmem *m, const struct boot_info *bi, char *er
 	if (bi->initrd_size) {
 		si.nr_modules = 1;
 		si.modlist_paddr = BOOT_PVH_MODLIST_ADDR;
-		if (!gmem_write(m, gpa(BOOT_PVH_MODLIST_ADDR), &mod, sizeof(mod)))
+		if (!gmem_write(mem, gpa(BOOT_PVH_MODLIST_ADDR), &mod, sizeof(mod)))
 			return errf(err, errlen, "no guest RAM for the PVH module list");
 	}
 	for (unsigned i = 0; i < bi->nr_e820; i++) {
@@ -130,20 +130,20 @@ static int write_start_info(struct gmem *m, const struct boot_info *bi, char *er
 		uint64_t at = BOOT_PVH_MEMMAP_ADDR + (uint64_t)i * sizeof(me);
 
 		if (at + sizeof(me) > BOOT_STACK_ADDR - 0x100 ||
-		    !gmem_write(m, gpa(at), &me, sizeof(me)))
+		    !gmem_write(mem, gpa(at), &me, sizeof(me)))
 			return errf(err, errlen, "PVH memory map too large");
 	}
-	if (!gmem_write(m, gpa(BOOT_ZEROPAGE_ADDR), &si, sizeof(si)))
+	if (!gmem_write(mem, gpa(BOOT_ZEROPAGE_ADDR), &si, sizeof(si)))
 		return errf(err, errlen, "no guest RAM for hvm_start_info");
 	return 0;
 }
 
-int boot_write_info(const struct kernel_image *k, struct gmem *m, const struct boot_info *bi,
+int boot_write_info(const struct kernel_image *k, struct gmem *mem, const struct boot_info *bi,
 		    char *err, size_t errlen)
 {
-	if (write_cmdline(k, m, bi->cmdline ? bi->cmdline : "", err, errlen) < 0)
+	if (write_cmdline(k, mem, bi->cmdline ? bi->cmdline : "", err, errlen) < 0)
 		return -1;
 	if (k->format == KERNEL_BZIMAGE)
-		return write_zero_page(k, m, bi, err, errlen);
-	return write_start_info(m, bi, err, errlen);
+		return write_zero_page(k, mem, bi, err, errlen);
+	return write_start_info(mem, bi, err, errlen);
 }

@@ -48,7 +48,7 @@ static bool kvm_insn_bytes(struct internal_error *e, const struct kvm_run *run)
 
 void internal_error_capture(struct internal_error *e, unsigned vcpu, const struct kvm_run *run,
 			    const struct kvm_regs *regs, const struct kvm_sregs *sregs,
-			    const struct gmem *m)
+			    const struct gmem *mem)
 {
 	memset(e, 0, sizeof(*e));
 	e->vcpu = vcpu;
@@ -64,8 +64,8 @@ void internal_error_capture(struct internal_error *e, unsigned vcpu, const struc
 	}
 	if (kvm_insn_bytes(e, run) || !e->have_regs)
 		return;
-	e->insn_len = (unsigned)x86_read_linear(m, sregs, x86_code_address(sregs, e->mode, e->rip),
-						e->insn, X86_MAX_INSN_LEN);
+	e->insn_len = (unsigned)x86_read_linear(
+	    mem, sregs, x86_code_address(sregs, e->mode, e->rip), e->insn, X86_MAX_INSN_LEN);
 }
 
 void internal_error_insn_hex(const struct internal_error *e, char *buf, size_t len)

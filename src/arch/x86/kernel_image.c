@@ -195,11 +195,11 @@ int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *e
 	return errf(err, errlen, "not a kernel: neither a bzImage nor an ELF file");
 }
 
-int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t errlen)
+int kernel_load(const struct kernel_image *k, struct gmem *mem, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < k->nr_seg; i++) {
 		const struct kernel_segment *s = &k->seg[i];
-		uint8_t *dst = gmem_ptr(m, gpa(s->paddr), s->memsz);
+		uint8_t *dst = gmem_ptr(mem, gpa(s->paddr), s->memsz);
 
 		if (s->paddr < HIGH_MEM_ADDR || !dst)
 			return errf(
@@ -212,7 +212,7 @@ int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t 
 		memset(dst + s->filesz, 0, s->memsz - s->filesz);
 	}
 	/* The bzImage decompressor uses init_size bytes from the load address. */
-	if (!gmem_ptr(m, gpa(KERNEL_LOAD_ADDR), k->end - KERNEL_LOAD_ADDR) &&
+	if (!gmem_ptr(mem, gpa(KERNEL_LOAD_ADDR), k->end - KERNEL_LOAD_ADDR) &&
 	    k->format == KERNEL_BZIMAGE)
 		return errf(err, errlen, "kernel needs %llu MiB from 1 MiB up: --mem too small",
 			    (unsigned long long)((k->end - KERNEL_LOAD_ADDR) >> 20) + 1);

@@ -56,17 +56,17 @@ uint64_t x86_code_address(const struct kvm_sregs *s, enum x86_cpu_mode mode, uin
 	return (uint32_t)(s->cs.base + rip);
 }
 
-static bool read_entry64(const struct gmem *m, uint64_t addr, uint64_t *e)
+static bool read_entry64(const struct gmem *mem, uint64_t addr, uint64_t *e)
 {
-	return gmem_read(m, gpa(addr), e, sizeof(*e));
+	return gmem_read(mem, gpa(addr), e, sizeof(*e));
 }
 
 /* 32-bit paging: a page directory of 1024 4-byte entries, 4 KiB or 4 MiB pages. */
-static bool walk32(const struct gmem *m, const struct kvm_sregs *s, uint32_t la, gpa_t *out)
+static bool walk32(const struct gmem *mem, const struct kvm_sregs *s, uint32_t la, gpa_t *out)
 {
 	uint32_t pde, pte;
 
-	if (!gmem_read(m, gpa((s->cr3 & 0xfffff000u) + (la >> 22) * 4ull), &pde, sizeof(pde)) ||
+	if (!gmem_read(mem, gpa((s->cr3 & 0xfffff000u) + (la >> 22) * 4ull), &pde, sizeof(pde)) ||
 	    !(pde & X86_PTE_PRESENT))
 		return false;
 	if ((pde & X86_PTE_PS) && (s->cr4 & X86_CR4_PSE)) {
@@ -76,7 +76,7 @@ static bool walk32(const struct gmem *m, const struct kvm_sregs *s, uint32_t la,
 		*out = gpa(high | (pde & 0xffc00000u) | (la & 0x3fffffu));
 		return true;
 	}
-	if (!gmem_read(m, gpa((pde & 0xfffff000u) + ((la >> 12) & 0x3ff) * 4ull), &pte,
+	if (!gmem_read(mem, gpa((pde & 0xfffff000u) + ((la >> 12) & 0x3ff) * 4ull), &pte,
 		       sizeof(pte)) ||
 	    !(pte & X86_PTE_PRESENT))
 		return false;
@@ -89,13 +89,13 @@ static bool walk32(const struct gmem *m, const struct kvm_sregs *s, uint32_t la,
  * whose entries each cover 2^shift bytes, down to a 4 KiB page. A large-page
  * bit maps 1 GiB at shift 30 and 2 MiB at 21; above that it is reserved.
  */
-static bool walk_levels(const struct gmem *m, uint64_t table, unsigned shift, uint64_t la,
+static bool walk_levels(const struct gmem *mem, uint64_t table, unsigned shift, uint64_t la,
 			gpa_t *out)
 {
 	for (;; shift -= 9) {
 		uint64_t e;
 
-		if (!read_entry64(m, table + ((la >> shift) & 0x1ff) * 8, &e) ||
+		if (!read_entry64(mem, table + ((la >> shift) & 0x1ff) * 8, &e) ||
 		    !(e & X86_PTE_PRESENT))
 			return false;
 		if (shift == 12 || (e & X86_PTE_PS)) {
@@ -111,18 +111,18 @@ static bool walk_levels(const struct gmem *m, uint64_t table, unsigned shift, ui
 }
 
 /* PAE: CR3 points at four PDPTEs, each a page directory covering 1 GiB. */
-static bool walk_pae(const struct gmem *m, const struct kvm_sregs *s, uint32_t la, gpa_t *out)
+static bool walk_pae(const struct gmem *mem, const struct kvm_sregs *s, uint32_t la, gpa_t *out)
 {
 	uint64_t pdpte;
 
-	if (!read_entry64(m, (s->cr3 & 0xffffffe0u) + (la >> 30) * 8ull, &pdpte) ||
+	if (!read_entry64(mem, (s->cr3 & 0xffffffe0u) + (la >> 30) * 8ull, &pdpte) ||
 	    !(pdpte & X86_PTE_PRESENT))
 		return false;
-	return walk_levels(m, pdpte & PAE_ADDR_MASK, 21, la, out);
+	return walk_levels(mem, pdpte & PAE_ADDR_MASK, 21, la, out);
 }
 
 /* 4- or 5-level paging; a non-canonical address has no translation. */
-static bool walk_long(const struct gmem *m, const struct kvm_sregs *s, uint64_t la, gpa_t *out)
+static bool walk_long(const struct gmem *mem, const struct kvm_sregs *s, uint64_t la, gpa_t *out)
 {
 	unsigned top = s->cr4 & X86_CR4_LA57 ? 48 : 39;
 	unsigned bits = top + 9; /* 48 or 57 significant bits, sign-extended */
@@ -130,23 +130,23 @@ static bool walk_long(const struct gmem *m, const struct kvm_sregs *s, uint64_t 
 
 	if ((uint64_t)sext != la)
 		return false;
-	return walk_levels(m, s->cr3 & PAE_ADDR_MASK, top, la, out);
+	return walk_levels(mem, s->cr3 & PAE_ADDR_MASK, top, la, out);
 }
 
-bool x86_translate(const struct gmem *m, const struct kvm_sregs *s, uint64_t la, gpa_t *out)
+bool x86_translate(const struct gmem *mem, const struct kvm_sregs *s, uint64_t la, gpa_t *out)
 {
 	if (!(s->cr0 & X86_CR0_PG)) {
 		*out = gpa(s->efer & X86_EFER_LMA ? la : (uint32_t)la);
 		return true;
 	}
 	if (s->efer & X86_EFER_LMA)
-		return walk_long(m, s, la, out);
+		return walk_long(mem, s, la, out);
 	if (s->cr4 & X86_CR4_PAE)
-		return walk_pae(m, s, (uint32_t)la, out);
-	return walk32(m, s, (uint32_t)la, out);
+		return walk_pae(mem, s, (uint32_t)la, out);
+	return walk32(mem, s, (uint32_t)la, out);
 }
 
-size_t x86_read_linear(const struct gmem *m, const struct kvm_sregs *s, uint64_t la, void *dst,
+size_t x86_read_linear(const struct gmem *mem, const struct kvm_sregs *s, uint64_t la, void *dst,
 		       size_t len)
 {
 	uint8_t *d = dst;
@@ -159,7 +159,7 @@ size_t x86_read_linear(const struct gmem *m, const struct kvm_sregs *s, uint64_t
 
 		if (chunk > len - done)
 			chunk = len - done;
-		if (!x86_translate(m, s, at, &pa) || !gmem_read(m, pa, d + done, chunk))
+		if (!x86_translate(mem, s, at, &pa) || !gmem_read(mem, pa, d + done, chunk))
 			break;
 		done += chunk;
 	}

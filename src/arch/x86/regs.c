@@ -61,13 +61,14 @@ struct kvm_segment segment_from_descriptor(uint64_t d, uint16_t selector)
 	return s;
 }
 
-int boot_write_gdt_and_page_tables(struct gmem *m)
+int boot_write_gdt_and_page_tables(struct gmem *mem)
 {
-	uint64_t *pml4 = gmem_ptr(m, gpa(BOOT_PML4_ADDR), 4096);
-	uint64_t *pdpt = gmem_ptr(m, gpa(BOOT_PDPT_ADDR), 4096);
-	uint64_t *pd = gmem_ptr(m, gpa(BOOT_PD_ADDR), 4 * 4096);
+	uint64_t *pml4 = gmem_ptr(mem, gpa(BOOT_PML4_ADDR), 4096);
+	uint64_t *pdpt = gmem_ptr(mem, gpa(BOOT_PDPT_ADDR), 4096);
+	uint64_t *pd = gmem_ptr(mem, gpa(BOOT_PD_ADDR), 4 * 4096);
 
-	if (!pml4 || !pdpt || !pd || !gmem_write(m, gpa(BOOT_GDT_ADDR), boot_gdt, sizeof(boot_gdt)))
+	if (!pml4 || !pdpt || !pd ||
+	    !gmem_write(mem, gpa(BOOT_GDT_ADDR), boot_gdt, sizeof(boot_gdt)))
 		return -1;
 	/* Identity-map 4 GiB with 2 MiB pages: the 64-bit entry needs the
 	 * kernel, boot_params, command line and initrd reachable. */
