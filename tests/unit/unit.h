@@ -20,7 +20,7 @@
 
 #include "vireo/core/gmem.h"
 #include "vireo/lib/util.h"
-#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/bootinfo.h"
 #include "vireo/arch/x86/layout.h"
 
 #include <elf.h>

@@ -25,7 +25,6 @@
 #include "vireo/core/optimization.h"
 #include "vireo/core/sandbox.h"
 #include "vireo/core/stats.h"
-#include "vireo/arch/x86/boot.h"
 #include "vireo/arch/x86/internal_error.h"
 
 #include <linux/kvm.h>
@@ -35,6 +34,7 @@
 #include <stdint.h>
 
 struct vm;
+struct kernel_image; /* arch/x86/kernel_image.h: the BSP entry vcpus_create() sets */
 
 /* What the core is asked to build (the machine derives it from its config). */
 struct vm_params {

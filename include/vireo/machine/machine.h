@@ -21,6 +21,7 @@
 #include "vireo/hw/legacy.h"
 #include "vireo/hw/rtc.h"
 #include "vireo/hw/serial.h"
+#include "vireo/arch/x86/bootinfo.h"
 #include "vireo/core/iothread.h"
 #include "vireo/pci/pci.h"
 #include "vireo/core/vm.h"

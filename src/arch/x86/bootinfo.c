@@ -4,7 +4,7 @@
  * initrd, and the boot_params (bzImage) or hvm_start_info (PVH) around them.
  */
 #include "vireo/lib/util.h"
-#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/bootinfo.h"
 #include "vireo/arch/x86/layout.h"
 
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * before use: the image is untrusted input.
  */
 #include "vireo/lib/util.h"
-#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/kernel_image.h"
 #include "vireo/arch/x86/layout.h"
 
 #include <elf.h>

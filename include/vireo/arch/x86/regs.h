@@ -8,7 +8,7 @@
 #define VIREO_X86_REGS_H
 
 #include "vireo/core/gmem.h"
-#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/kernel_image.h"
 
 #include <linux/kvm.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
 #define VIREO_X86_VCPU_SETUP_H
 
 #include "vireo/core/optimization.h"
-#include "vireo/arch/x86/boot.h"
+#include "vireo/arch/x86/kernel_image.h"
 
 #include <linux/kvm.h>
 #include <stdbool.h>

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * boot.h -- kernel images and what a loader hands them on x86.
+ * kernel_image.h -- the kernel images vireo boots on x86 (kernel_image.c).
  *
  * Two formats: a bzImage (Linux x86 boot protocol >= 2.12, entered at its
  * 64-bit entry) and an ELF with a PVH note (entered in 32-bit protected mode
- * with an hvm_start_info). Parsing and table building are pure functions over
- * byte buffers and struct gmem, so unit tests need no KVM.
+ * with an hvm_start_info). Parsing is a pure function over a byte buffer, so
+ * unit tests need no KVM.
  */
-#ifndef VIREO_X86_BOOT_H
-#define VIREO_X86_BOOT_H
+#ifndef VIREO_X86_KERNEL_IMAGE_H
+#define VIREO_X86_KERNEL_IMAGE_H
 
 #include "vireo/core/gmem.h"
 
@@ -52,45 +52,6 @@ int kernel_parse(const uint8_t *buf, size_t len, struct kernel_image *k, char *e
 /* Copy the kernel into guest memory. -1 with a reason when it does not fit. */
 int kernel_load(const struct kernel_image *k, struct gmem *m, char *err, size_t errlen);
 
-/* One e820 entry, laid out as in boot_params (packed, 20 bytes). */
-struct e820_entry {
-	uint64_t addr;
-	uint64_t size;
-	uint32_t type;
-} __attribute__((packed));
-
-#define E820_RAM	 1
-#define E820_RESERVED	 2
-#define E820_MAX_ENTRIES 128
-
-/* The memory map vireo gives every guest; returns the entry count. */
-unsigned e820_build(const struct gmem *m, struct e820_entry *e, unsigned max);
-
-/* What the loader hands the kernel besides itself. */
-struct boot_info {
-	const char *cmdline;
-	uint64_t initrd_addr; /* 0 when there is none */
-	uint64_t initrd_size;
-	const struct e820_entry *e820;
-	unsigned nr_e820;
-	uint64_t rsdp_addr; /* ACPI RSDP, 0 when there are no ACPI tables */
-};
-
-/*
- * Choose where an initrd of `size` bytes goes: page aligned, as high as it
- * fits below the kernel's limit and the top of low RAM, above the kernel.
- * Returns 0 and sets *addr, or -1 with a reason.
- */
-int initrd_place(const struct kernel_image *k, const struct gmem *m, uint64_t size, uint64_t *addr,
-		 char *err, size_t errlen);
-
-/*
- * Write the command line and boot_params (bzImage) or hvm_start_info with its
- * memmap and initrd module (PVH) into guest memory. -1 with a reason.
- */
-int boot_write_info(const struct kernel_image *k, struct gmem *m, const struct boot_info *bi,
-		    char *err, size_t errlen);
-
 /* Offsets of boot_params fields used by the loader and its tests. */
 #define BP_ACPI_RSDP_ADDR    0x070 /* u64, read by Linux 5.0 and later */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
@@ -126,32 +87,5 @@ int boot_write_info(const struct kernel_image *k, struct gmem *m, const struct b
 /* PVH (xen/include/public/arch-x86/hvm/start_info.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define HVM_START_MAGIC		 0x336ec578u
-
-struct hvm_start_info {
-	uint32_t magic;
-	uint32_t version;
-	uint32_t flags;
-	uint32_t nr_modules;
-	uint64_t modlist_paddr;
-	uint64_t cmdline_paddr;
-	uint64_t rsdp_paddr;
-	uint64_t memmap_paddr;
-	uint32_t memmap_entries;
-	uint32_t reserved;
-};
-
-struct hvm_modlist_entry {
-	uint64_t paddr;
-	uint64_t size;
-	uint64_t cmdline_paddr;
-	uint64_t reserved;
-};
-
-struct hvm_memmap_table_entry {
-	uint64_t addr;
-	uint64_t size;
-	uint32_t type;
-	uint32_t reserved;
-};
 
 #endif
