@@ -76,7 +76,9 @@ static bool run_round(struct iothread *t, const struct epoll_event *ev, int n)
 			return false; /* stop request */
 		if (slot < IOTHREAD_MAX_FDS && t->watch[slot].used) {
 			t->watch[slot].round = round;
-			dispatch(t, (unsigned)slot, drain(t->watch[slot].fd));
+			/* An eventfd's count; a raw fd (a tap) is the handler's to read. */
+			dispatch(t, (unsigned)slot,
+				 t->watch[slot].raw ? ev[i].events : drain(t->watch[slot].fd));
 		}
 	}
 	/* Only while someone has work left: the idle path stays one epoll_wait. */
@@ -200,9 +202,10 @@ void iothread_destroy(struct iothread *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
-int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque)
+static int add_watch(struct iothread *t, int fd, uint32_t events, bool raw, iothread_fn fn,
+		     void *opaque)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
+	struct epoll_event ev = {.events = events};
 	int rc = -1;
 
 	pthread_mutex_lock(&t->lock);
@@ -214,13 +217,33 @@ int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque)
 			vireo_perror("I/O thread: watch fd %d", fd);
 			break;
 		}
-		t->watch[i] =
-		    (struct iothread_watch){.fd = fd, .fn = fn, .opaque = opaque, .used = true};
-		rc = 0;
+		t->watch[i] = (struct iothread_watch){
+		    .fd = fd, .fn = fn, .opaque = opaque, .used = true, .raw = raw};
+		rc = (int)i;
 		break;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
+}
+
+int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque)
+{
+	return add_watch(t, fd, EPOLLIN, false, fn, opaque) < 0 ? -1 : 0;
+}
+
+int iothread_add_raw(struct iothread *t, int fd, uint32_t events, iothread_fn fn, void *opaque)
+{
+	return add_watch(t, fd, events, true, fn, opaque);
+}
+
+int iothread_watch_events(struct iothread *t, int slot, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)slot};
+
+	/* epoll_ctl is safe against the thread's epoll_wait: no lock needed. */
+	if (slot < 0 || slot >= IOTHREAD_MAX_FDS || !t->watch[slot].used)
+		return -1;
+	return epoll_ctl(t->epfd, EPOLL_CTL_MOD, t->watch[slot].fd, &ev);
 }
 
 void iothread_del(struct iothread *t, int fd)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -71,10 +72,14 @@ static const struct {
     {SCMP_SYS(fdatasync), R_IO},
     {SCMP_SYS(fallocate), R_IO}, /* discard (punch hole), write zeroes */
     {SCMP_SYS(getrandom), R_IO},
+    {SCMP_SYS(readv), R_IO},  /* a tap: a frame straight into guest buffers */
+    {SCMP_SYS(writev), R_IO}, /* a tap: a frame straight from guest buffers */
     /* Main: the control loop, then the report and the teardown. */
     {SCMP_SYS(poll), R_MAIN},
     {SCMP_SYS(close), R_MAIN},
-    {SCMP_SYS(epoll_ctl), R_MAIN},  /* a disk's watch removed at teardown */
+    /* Watches: a disk's removed at teardown (main); a tap's events changed by
+     * its device (I/O thread; a vCPU at reset and DRIVER_OK). */
+    {SCMP_SYS(epoll_ctl), R_ALL},
     {SCMP_SYS(pread64), R_MAIN},    /* KVM's binary stats, /proc/self/status */
     {SCMP_SYS(newfstatat), R_MAIN}, /* stdio's first write to the report file */
     {SCMP_SYS(mincore), R_MAIN},    /* guest RAM's resident size, for the report */
@@ -109,6 +114,7 @@ static const struct {
     {KVM_SET_GSI_ROUTING, R_VCPU},   /* MSI-X table writes */
     {KVM_IOEVENTFD, R_VCPU},	     /* COMMAND.MEM toggled: doorbells out of / into KVM */
     {KVM_IRQFD, R_ALL},		     /* INTx's resampler, on the first raise; teardown */
+    {TUNSETOFFLOAD, R_VCPU},	     /* virtio-net DRIVER_OK: the offloads the guest took */
     {TCGETS, R_ALL},		     /* isatty(): stdin; a sanitizer report on stderr */
     {TCSETSF, R_ALL},		     /* restore the terminal: exit and the SIGSYS handler */
 };

@@ -30,8 +30,12 @@ void config_usage(FILE *out)
 		"                      a virtio-blk disk (repeatable): read-only, O_DIRECT\n"
 		"  --rng               a virtio-rng device (entropy from getrandom)\n"
 		"  --virtio-console    a virtio-console on stdout; stdin then feeds it, not COM1\n"
+		"  --net tap=NAME[,mac=52:54:00:xx:xx:xx]\n"
+		"                      a virtio-net device on the existing tap NAME (repeatable,\n"
+		"                      up to 4; create it with `ip tuntap add NAME mode tap`)\n"
 		"  --iothreads N       I/O threads for the virtio devices (default 1, at most 8);\n"
-		"                      device k (disks first, then rng, console) runs on k mod N\n"
+		"                      device k (disks first, then rng, console, nets) runs on\n"
+		"                      thread k mod N\n"
 		"  --no-acpi           no ACPI tables: the guest finds its CPUs, IOAPIC and PCI\n"
 		"                      INTx lines in the MP table alone\n"
 		"  --debug-exit        a debug-exit port at 0xf4 (QEMU's isa-debug-exit): a guest\n"
@@ -70,6 +74,7 @@ enum {
 	O_TIMEOUT,
 	O_PREFAULT,
 	O_DISK,
+	O_NET,
 	O_RNG,
 	O_VIRTIO_CONSOLE,
 	O_IOTHREADS,
@@ -108,6 +113,21 @@ static enum config_result bad(const char *fmt, const char *arg)
 	snprintf(msg, sizeof(msg), fmt, arg);
 	vireo_err("%s (see vireo --help)", msg);
 	return CONFIG_ERROR;
+}
+
+/* --net tap=NAME[,mac=MAC]: checked here, so a bad MAC is reported before KVM is touched. */
+static enum config_result parse_net(const char *arg, struct vm_config *cfg)
+{
+	char err[256];
+
+	if (cfg->nr_nets == NET_MAX_DEVICES)
+		return bad("--net %s: at most 4 network devices", arg);
+	if (virtio_net_parse_arg(arg, &cfg->nets[cfg->nr_nets], err, sizeof(err)) < 0) {
+		vireo_err("--net %s: %s (see vireo --help)", arg, err);
+		return CONFIG_ERROR;
+	}
+	cfg->nr_nets++;
+	return CONFIG_RUN;
 }
 
 /* Ids are numbers, not names: the lookup would need files a chroot lacks. */
@@ -152,6 +172,7 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"prefault", no_argument, NULL, O_PREFAULT},
 	    {"disk", required_argument, NULL, O_DISK},
+	    {"net", required_argument, NULL, O_NET},
 	    {"rng", no_argument, NULL, O_RNG},
 	    {"virtio-console", no_argument, NULL, O_VIRTIO_CONSOLE},
 	    {"no-acpi", no_argument, NULL, O_NO_ACPI},
@@ -228,6 +249,10 @@ static enum config_result parse_run(int argc, char **argv, struct vm_config *cfg
 			if (cfg->nr_disks == CONFIG_MAX_DISKS)
 				return bad("--disk %s: at most 8 disks", optarg);
 			cfg->disks[cfg->nr_disks++] = optarg;
+			break;
+		case O_NET:
+			if (parse_net(optarg, cfg) == CONFIG_ERROR)
+				return CONFIG_ERROR;
 			break;
 		case O_RNG:
 			cfg->rng = true;

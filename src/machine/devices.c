@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * devices.c -- the PCI bus and the virtio devices on it, as the command line
- * asks: --disk (virtio-blk), --rng, --virtio-console. Each gets a virtio-pci
- * function on bus 0 and one of the --iothreads I/O threads: device k (in the
- * order disks, rng, console) runs on thread k mod N, so with as many threads
+ * asks: --disk (virtio-blk), --rng, --virtio-console, --net (virtio-net over
+ * a tap). Each gets a virtio-pci function on bus 0 and one of the
+ * --iothreads I/O threads: device k (in the order disks, rng, console, nets)
+ * runs on thread k mod N, so with as many threads
  * as devices each device has its own, as QEMU's iothread= gives.
  */
 #include "vireo/machine/machine.h"
 #include "vireo/lib/util.h"
 #include "vireo/virtio/blk.h"
 #include "vireo/virtio/devices.h"
+#include "vireo/virtio/net.h"
 #include "vireo/virtio/virtio_pci.h"
 
 #include <stdio.h>
@@ -97,6 +99,38 @@ static int add_disks(struct machine *m)
 	return 0;
 }
 
+/* The taps, before any device: a missing one is reported before the guest is built. */
+static int open_taps(struct machine *m)
+{
+	for (unsigned i = 0; i < m->cfg.nr_nets; i++) {
+		char err[256];
+
+		if (tap_open(&m->tap[i], m->cfg.nets[i].tap, 1, err, sizeof(err)) < 0) {
+			vireo_err("--net: %s", err);
+			return -1;
+		}
+		m->nr_taps++;
+	}
+	return 0;
+}
+
+static int add_nets(struct machine *m)
+{
+	for (unsigned i = 0; i < m->cfg.nr_nets; i++) {
+		struct virtio_pci *vp = new_vdev(m);
+
+		if (!vp)
+			return -1;
+		/* The device owns the tap from here, also when this fails. */
+		int rc = virtio_net_setup(&vp->vdev, &m->cfg.nets[i], &m->tap[i], i);
+
+		tap_init_closed(&m->tap[i]);
+		if (rc < 0 || attach(m, vp, "net", i) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int iothreads_init(struct machine *m)
 {
 	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : 1;
@@ -120,7 +154,7 @@ int virtio_devices_init(struct machine *m)
 	if (pci_bus_init(&m->pci, &vm->pio) < 0)
 		return -1;
 	irq_routing_init(&vm->irq, vm->vm_fd);
-	if (iothreads_init(m) < 0)
+	if (open_taps(m) < 0 || iothreads_init(m) < 0)
 		return -1;
 	if (add_disks(m) < 0)
 		return -1;
@@ -139,7 +173,7 @@ int virtio_devices_init(struct machine *m)
 			return -1;
 		console_takes_input(m, &vp->vdev);
 	}
-	return 0;
+	return add_nets(m);
 }
 
 void virtio_devices_destroy(struct machine *m)
@@ -157,6 +191,9 @@ void virtio_devices_destroy(struct machine *m)
 		free(vp);
 	}
 	m->nr_vdev = 0;
+	for (unsigned i = 0; i < m->nr_taps; i++)
+		tap_close(&m->tap[i]); /* opened, not yet handed to a device */
+	m->nr_taps = 0;
 	for (unsigned i = 0; i < m->nr_io; i++)
 		iothread_destroy(&m->io[i]);
 	m->nr_io = 0;

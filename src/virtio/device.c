@@ -33,7 +33,15 @@ static bool pop_batch(struct virtio_dev *vdev, unsigned q, virtio_chain_fn handl
 	while (*budget && (!ready || ready(vdev, q)) && (r = virtq_pop(vq, &c)) != 0) {
 		long n = r > 0 ? handle(vdev, q, &c) : 0; /* malformed: return it empty */
 
+		if (n == VIRTIO_CHAIN_LATER) {
+			virtq_unpop(vq, 1); /* back to the ring, untouched; stop here */
+			break;
+		}
 		(*budget)--;
+		if (n == VIRTIO_CHAIN_PUSHED) {
+			pushed = true; /* returned by the device itself (with others) */
+			continue;
+		}
 		if (n < 0)
 			continue; /* kept: completed later by the device */
 		/* Never claim more than the driver gave (nor more than 32 bits). */

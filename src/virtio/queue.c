@@ -246,24 +246,38 @@ bool virtq_has_work(struct virtq *q)
 
 /* ---- returning chains ---- */
 
-void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+void virtq_push_many(struct virtq *q, const uint16_t *heads, const uint32_t *written, unsigned n)
 {
-	struct virtq_used_elem *e;
-
-	if (!q->used_ring)
+	if (!q->used_ring || n == 0)
 		return;
-	e = &q->used_ring->ring[q->used_idx & (q->size - 1)];
-	ring_store32(&e->id, head);
-	ring_store32(&e->len, written);
-	q->used_idx++;
+	for (unsigned i = 0; i < n; i++) {
+		struct virtq_used_elem *e =
+		    &q->used_ring->ring[(uint16_t)(q->used_idx + i) & (q->size - 1)];
+
+		ring_store32(&e->id, heads[i]);
+		ring_store32(&e->len, written[i]);
+	}
+	q->used_idx += (uint16_t)n;
 	/*
-	 * Release: the element (and the data written into the buffers) must be
-	 * visible before the index that publishes it. Pairs with the driver's
-	 * read barrier between reading used->idx and reading the element.
+	 * Release: the elements (and the data written into the buffers) must be
+	 * visible before the index that publishes them. Pairs with the driver's
+	 * read barrier between reading used->idx and reading the elements. One
+	 * index update for all of them: a driver that reads the first buffer
+	 * of a merged packet finds the rest already there.
 	 */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	ring_store16(&q->used_ring->idx, q->used_idx);
-	q->stats.requests++;
+	q->stats.requests += n;
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+{
+	virtq_push_many(q, &head, &written, 1);
+}
+
+void virtq_unpop(struct virtq *q, unsigned n)
+{
+	q->last_avail -= (uint16_t)n;
 }
 
 bool virtq_should_interrupt(struct virtq *q)

@@ -139,6 +139,14 @@ static void set_needs_reset(struct virtio_dev *vdev)
 	signal_driver(vp, 2 /* configuration change */, vp->msix_config);
 }
 
+static void config_changed(struct virtio_dev *vdev)
+{
+	struct virtio_pci *vp = vdev->transport;
+
+	vp->config_generation++; /* a driver reading several fields retries */
+	signal_driver(vp, 2 /* configuration change */, vp->msix_config);
+}
+
 static void raise_irq(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_pci *vp = vdev->transport;
@@ -688,6 +696,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, s
 	vdev->transport = vp;
 	vdev->raise_irq = raise_irq;
 	vdev->needs_reset = set_needs_reset;
+	vdev->config_changed = config_changed;
 	vdev->dma_off = true; /* COMMAND starts with bus mastering off: the driver turns it on */
 	pthread_mutex_init(&vdev->lock, NULL);
 	device_reset(vp);

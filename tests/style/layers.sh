@@ -17,12 +17,13 @@ declare -A ALLOWED=(
 	[hw]="lib abi"
 	[pci]="lib core"
 	[block]="lib"
-	[virtio]="lib core pci block"
-	[machine]="lib core arch hw pci block virtio abi"
+	[net]="lib"
+	[virtio]="lib core pci block net"
+	[machine]="lib core arch hw pci block net virtio abi"
 	[main]="lib core machine"
 	[abi]=""
 )
-DEVICE_LAYERS=" hw pci virtio block machine "
+DEVICE_LAYERS=" hw pci virtio block net machine "
 
 layer_of() { # path (src/..., include/vireo/... or vireo/...) -> layer
 	local p=${1#include/}

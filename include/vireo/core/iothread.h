@@ -35,6 +35,7 @@ struct iothread_watch {
 	iothread_fn fn;
 	void *opaque;
 	bool used;
+	bool raw;	/* not an eventfd: the handler gets the epoll events, reads itself */
 	bool again;	/* the handler asked to be called back */
 	uint64_t round; /* the last round it ran in: at most once per round */
 };
@@ -88,6 +89,16 @@ void iothread_destroy(struct iothread *t);
  * lock, so never call iothread_del() while holding a device lock.
  */
 int iothread_add(struct iothread *t, int fd, iothread_fn fn, void *opaque);
+/*
+ * Watch an fd that is not an eventfd (a tap): nothing is read for the
+ * handler, whose count is the epoll events (EPOLLIN, EPOLLOUT, EPOLLERR...).
+ * `events` may be 0: registered, not waited for. Level-triggered, like every
+ * watch: a handler that cannot act on what is ready turns the event off
+ * (iothread_watch_events) or the thread would spin. The watch's slot, or -1.
+ */
+int iothread_add_raw(struct iothread *t, int fd, uint32_t events, iothread_fn fn, void *opaque);
+/* Change what a raw watch waits for; any thread. 0, or -1. */
+int iothread_watch_events(struct iothread *t, int slot, uint32_t events);
 void iothread_del(struct iothread *t, int fd);
 
 #endif

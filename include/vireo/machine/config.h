@@ -10,6 +10,7 @@
 
 #include "vireo/core/optimization.h"
 #include "vireo/core/sandbox.h"
+#include "vireo/virtio/net.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +31,8 @@ struct vm_config {
 	bool want[OPT_COUNT];
 	const char *disks[CONFIG_MAX_DISKS]; /* --disk PATH[,ro][,direct], parsed by blk */
 	unsigned nr_disks;
+	struct net_config nets[NET_MAX_DEVICES]; /* --net tap=NAME[,mac=...] */
+	unsigned nr_nets;
 	bool rng;	     /* --rng: a virtio-rng device */
 	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
 	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */

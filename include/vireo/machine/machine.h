@@ -32,7 +32,7 @@
 
 struct virtio_pci;
 
-#define MACHINE_MAX_VIRTIO 12
+#define MACHINE_MAX_VIRTIO 16 /* 8 disks, rng, console, 4 nets */
 
 /*
  * The console the machine chose, as the run loop sees it: where host input
@@ -73,7 +73,9 @@ struct machine {
 	struct pci_bus pci;
 	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */
 	struct iothread io[CONFIG_MAX_IOTHREADS];
-	unsigned nr_io; /* initialised ones (so destroy knows) */
+	unsigned nr_io;			 /* initialised ones (so destroy knows) */
+	struct tap tap[NET_MAX_DEVICES]; /* --net's, open until their device takes them */
+	unsigned nr_taps;
 	struct virtio_pci *vdev[MACHINE_MAX_VIRTIO];
 	unsigned nr_vdev;
 	struct console_sink console;

@@ -161,6 +161,18 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c);
  * used element first, then (after a release barrier) the used index.
  */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+/*
+ * Return n chains at once, in order, under one used-index update (a merged
+ * receive packet's buffers must appear together).
+ */
+void virtq_push_many(struct virtq *q, const uint16_t *heads, const uint32_t *written, unsigned n);
+/*
+ * Give the last n chains popped (and not pushed) back to the ring: the next
+ * pops return them again. For a device that took buffers it then could not
+ * use (a receive queue that took more than a packet needed; a transmit chain
+ * the host cannot take now).
+ */
+void virtq_unpop(struct virtq *q, unsigned n);
 
 /*
  * After a batch of pushes: does the driver want an interrupt now? Honours

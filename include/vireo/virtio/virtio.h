@@ -37,6 +37,7 @@
 #define VIRTIO_MAX_QUEUES 8
 
 /* Device IDs (virtio 1.2, 5). */
+#define VIRTIO_ID_NET	  1
 #define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG	  4
@@ -102,6 +103,8 @@ struct virtio_dev {
 	void (*raise_irq)(struct virtio_dev *vdev, unsigned q);
 	/* Set by the transport: the device hit an unrecoverable guest error. */
 	void (*needs_reset)(struct virtio_dev *vdev);
+	/* Set by the transport: the device changed its config space (link status). */
+	void (*config_changed)(struct virtio_dev *vdev);
 	void *transport;
 };
 
@@ -122,7 +125,12 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q);
  * and look once more (the driver may have added work in between).
  * handle() returns the bytes written into the chain (clamped to its
  * writable length), or -1 to keep it (asynchronous completion: the device
- * later calls virtq_push(c->head, ...) and virtio_notify_used()). *c is
+ * later calls virtq_push(c->head, ...) and virtio_notify_used()), or
+ * VIRTIO_CHAIN_LATER: the host side cannot take it now (a full tap, no
+ * input): the chain goes back to the ring untouched and the loop stops with
+ * kicks on; the device calls the loop again when the host side is ready.
+ * VIRTIO_CHAIN_PUSHED: the device pushed the chain itself (with others it
+ * popped: a merged receive packet); it counts toward the batch's interrupt. *c is
  * reused for the next chain: a device that keeps a chain copies what it needs
  * (its head and iovecs, which stay valid: they point into guest RAM).
  * A malformed chain is completed with length 0 without reaching handle();
@@ -135,6 +143,8 @@ void virtio_notify_used(struct virtio_dev *d, unsigned q);
  * this returns true with kicks left off, and the caller returns true to the
  * I/O thread, which calls it back after the others have had their turn.
  */
+#define VIRTIO_CHAIN_LATER  (-2L)
+#define VIRTIO_CHAIN_PUSHED (-3L)
 typedef long (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
 bool virtio_process_queue(struct virtio_dev *d, unsigned q, virtio_chain_fn handle);
 

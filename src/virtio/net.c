@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net.c -- virtio-net (device ID 1) over a host tap: the --net argument, the
+ * transmit and receive paths, the control queue and the config space.
+ *
+ * Everything runs on the device's I/O thread under its lock; the vCPU only
+ * writes registers (a doorbell is an ioeventfd KVM signals). The paths:
+ *
+ *   transmit   a kick drains the transmitq: each chain is checked (shape,
+ *              vnet header against the negotiated features) and written to
+ *              the tap with one writev straight from guest memory; one
+ *              interrupt for the batch. A full tap (EAGAIN) puts the chain
+ *              back on the ring and waits for EPOLLOUT.
+ *   receive    while the tap has frames and the guest has buffers: one readv
+ *              straight into the posted buffers (with MRG_RXBUF, as many
+ *              buffers as the frame needs, published together); one
+ *              interrupt for the batch. No buffers: the tap is not read (its
+ *              kernel queue fills and drops, counted by the tap), and a
+ *              receiveq kick resumes. No frames: wait for EPOLLIN.
+ *   control    RX mode, MAC table and MAC address commands, acknowledged.
+ *
+ * The tap's fd is watched level-triggered with only what the device waits
+ * for (EPOLLIN when it ran dry with buffers posted, EPOLLOUT when it was
+ * full), so an idle or blocked device costs no wake-ups. A tap whose
+ * interface was deleted answers EBADFD: the link goes down (STATUS, a config
+ * interrupt), frames sent are dropped and counted, and the VM runs on.
+ */
+#include "vireo/virtio/net.h"
+#include "vireo/core/iothread.h"
+#include "vireo/lib/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#define NET_RXQ		0
+#define NET_TXQ		1
+#define NET_CTRLQ	2
+#define NET_QUEUE_SIZE	256
+#define NET_HDR_LEN	sizeof(struct virtio_net_hdr)
+#define NET_IOV_MAX	1024 /* UIO_MAXIOV: what one readv/writev takes */
+#define NET_MRG_BUFFERS 64   /* receive buffers one merged frame may use, at most */
+
+_Static_assert(sizeof(struct virtio_net_hdr) == TAP_VNET_HDR_LEN, "tap header = virtio's");
+
+/* Control queue (virtio 1.2, 5.1.6.5). */
+#define CTRL_RX		   0
+#define CTRL_RX_PROMISC	   0
+#define CTRL_RX_ALLMULTI   1
+#define CTRL_MAC	   1
+#define CTRL_MAC_TABLE_SET 0
+#define CTRL_MAC_ADDR_SET  1
+#define CTRL_OK		   0
+#define CTRL_ERR	   1
+
+struct net_config_space {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+} __attribute__((packed));
+
+struct net_dev {
+	/* First, so the device's memory is one allocation: the features differ by tap. */
+	struct virtio_device_ops ops;
+	struct virtio_dev *vdev;
+	struct tap tap;
+	int watch; /* the tap fd's slot in vdev->io */
+	uint32_t watch_events;
+	struct net_config_space cfg;
+
+	bool rx_readable; /* the tap may have frames: read until EAGAIN */
+	bool tx_blocked;  /* the tap was full: wait for EPOLLOUT */
+	bool link_up;
+	struct virtio_net_stats stats;
+
+	/* Scratch of the I/O thread (under the lock): no allocation per frame. */
+	struct iovec iov[NET_IOV_MAX + 1];
+	struct virtq_chain extra; /* a further receive buffer of a merged frame */
+};
+
+/* ---- the --net argument ---- */
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = (char)(ch | 0x20);
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* xx:xx:xx:xx:xx:xx, a unicast address. */
+static int parse_mac(const char *s, size_t n, uint8_t mac[6])
+{
+	if (n != 17)
+		return -1;
+	for (unsigned i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -1;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return mac[0] & 1 ? -1 : 0; /* a multicast address cannot be a NIC's */
+}
+
+int virtio_net_parse_arg(const char *arg, struct net_config *out, char *err, size_t errlen)
+{
+	const char *p = arg;
+
+	memset(out, 0, sizeof(*out));
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (n > 4 && !memcmp(p, "tap=", 4)) {
+			if (n - 4 >= sizeof(out->tap))
+				return errf(err, errlen, "tap name longer than %zu characters",
+					    sizeof(out->tap) - 1);
+			memcpy(out->tap, p + 4, n - 4);
+			out->tap[n - 4] = '\0';
+		} else if (n > 4 && !memcmp(p, "mac=", 4)) {
+			if (parse_mac(p + 4, n - 4, out->mac) < 0)
+				return errf(err, errlen,
+					    "bad MAC '%.*s' (want six hex bytes like "
+					    "52:54:00:12:34:56, not multicast)",
+					    (int)(n - 4), p + 4);
+			out->has_mac = true;
+		} else {
+			return errf(err, errlen, "unknown option '%.*s' (known: tap=NAME, mac=MAC)",
+				    (int)n, p);
+		}
+		p += n + (comma ? 1 : 0);
+	}
+	if (!out->tap[0])
+		return errf(err, errlen, "no tap=NAME");
+	return 0;
+}
+
+/* ---- transmit ---- */
+
+static bool has(uint64_t features, unsigned bit)
+{
+	return features & (1ull << bit);
+}
+
+static const char *check_gso(const struct virtio_net_hdr *h, size_t frame_len, uint64_t features)
+{
+	uint8_t type = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+
+	if (h->gso_type & VIRTIO_NET_HDR_GSO_ECN && !has(features, VIRTIO_NET_F_HOST_ECN))
+		return "GSO ECN bit without HOST_ECN";
+	if (type == VIRTIO_NET_HDR_GSO_NONE)
+		return h->gso_type ? "ECN bit without a GSO type" : NULL;
+	if (type == VIRTIO_NET_HDR_GSO_TCPV4 && !has(features, VIRTIO_NET_F_HOST_TSO4))
+		return "GSO TCPv4 without HOST_TSO4";
+	if (type == VIRTIO_NET_HDR_GSO_TCPV6 && !has(features, VIRTIO_NET_F_HOST_TSO6))
+		return "GSO TCPv6 without HOST_TSO6";
+	if (type == VIRTIO_NET_HDR_GSO_UDP && !has(features, VIRTIO_NET_F_HOST_UFO))
+		return "GSO UDP without HOST_UFO";
+	if (type != VIRTIO_NET_HDR_GSO_TCPV4 && type != VIRTIO_NET_HDR_GSO_TCPV6 &&
+	    type != VIRTIO_NET_HDR_GSO_UDP)
+		return "unknown GSO type";
+	if (h->gso_size == 0)
+		return "GSO with gso_size 0";
+	if (h->hdr_len > frame_len)
+		return "GSO hdr_len past the frame";
+	return NULL;
+}
+
+const char *virtio_net_check_tx(const struct virtio_net_hdr *h, size_t frame_len, uint64_t features)
+{
+	if (frame_len < NET_ETH_HLEN)
+		return "frame shorter than an Ethernet header";
+	if (frame_len > NET_MAX_FRAME)
+		return "frame over 64 KiB";
+	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		return "header flags a driver may not send";
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (!has(features, VIRTIO_NET_F_CSUM))
+			return "NEEDS_CSUM without CSUM";
+		if ((size_t)h->csum_start + h->csum_offset + 2 > frame_len)
+			return "checksum offsets past the frame";
+	}
+	return check_gso(h, frame_len, features);
+}
+
+static void update_watch(struct net_dev *net)
+{
+	uint32_t want = 0;
+
+	if (net->link_up && !net->rx_readable)
+		want |= EPOLLIN;
+	if (net->link_up && net->tx_blocked)
+		want |= EPOLLOUT;
+	if (!net->link_up)
+		want = EPOLLONESHOT; /* a deleted tap reports EPOLLERR for ever: once is enough */
+	if (want != net->watch_events &&
+	    iothread_watch_events(net->vdev->io, net->watch, want) == 0)
+		net->watch_events = want;
+}
+
+static void link_down(struct net_dev *net)
+{
+	if (!net->link_up)
+		return;
+	net->link_up = false;
+	net->stats.link_down = 1;
+	net->cfg.status &= (uint16_t)~VIRTIO_NET_S_LINK_UP;
+	vireo_warn("net %s: the tap went away: link down", net->tap.name);
+	if (virtio_has_feature(net->vdev, VIRTIO_NET_F_STATUS) && net->vdev->config_changed)
+		net->vdev->config_changed(net->vdev);
+}
+
+/*
+ * The chain's iovecs after the header, behind a copy of the header: the tap
+ * then sends exactly the header that was checked, whatever the guest writes
+ * meanwhile. Returns the iovec count, or 0 when there are too many.
+ */
+static unsigned tx_iovecs(struct net_dev *net, const struct virtq_chain *c,
+			  struct virtio_net_hdr *h)
+{
+	size_t skip = NET_HDR_LEN;
+	unsigned n = 1;
+
+	net->iov[0] = (struct iovec){.iov_base = h, .iov_len = NET_HDR_LEN};
+	for (unsigned i = 0; i < c->nr_out; i++) {
+		const struct iovec *v = &c->iov[i];
+
+		if (skip >= v->iov_len) {
+			skip -= v->iov_len;
+			continue;
+		}
+		if (n > NET_IOV_MAX - 1)
+			return 0;
+		net->iov[n++] = (struct iovec){.iov_base = (uint8_t *)v->iov_base + skip,
+					       .iov_len = v->iov_len - skip};
+		skip = 0;
+	}
+	return n;
+}
+
+static long tx_malformed(struct net_dev *net)
+{
+	net->stats.tx_malformed++;
+	return 0; /* dropped: returned to the driver untouched */
+}
+
+static long net_tx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
+{
+	struct net_dev *net = vdev->priv;
+	struct virtio_net_hdr h;
+	size_t frame_len;
+	unsigned niov;
+	ssize_t n;
+
+	if (c->nr_in || c->out_len < NET_HDR_LEN)
+		return tx_malformed(net); /* writable buffers, or no room for a header */
+	virtq_chain_read(c, 0, &h, sizeof(h));
+	frame_len = c->out_len - NET_HDR_LEN;
+	if (virtio_net_check_tx(&h, frame_len, vdev->driver_features))
+		return tx_malformed(net);
+	niov = tx_iovecs(net, c, &h);
+	if (niov == 0)
+		return tx_malformed(net);
+	if (!net->link_up) {
+		net->stats.tx_dropped++;
+		return 0;
+	}
+	n = tap_send(net->tap.fd[0], net->iov, niov);
+	if (n == -EAGAIN) {
+		net->tx_blocked = true;
+		net->stats.tx_blocked++;
+		return VIRTIO_CHAIN_LATER;
+	}
+	if (n < 0) {
+		if (tap_error_is_gone((int)-n))
+			link_down(net);
+		net->stats.tx_dropped++;
+		return 0;
+	}
+	net->stats.tx_packets++;
+	net->stats.tx_bytes += frame_len;
+	net->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+	vdev->vq[q].stats.bytes += frame_len;
+	return 0;
+}
+
+static bool tx_ready(struct virtio_dev *vdev, unsigned q)
+{
+	const struct net_dev *net = vdev->priv;
+
+	(void)q;
+	return !net->tx_blocked;
+}
+
+/* ---- receive ---- */
+
+/* The largest frame the tap may hand us, header included. */
+static size_t rx_frame_max(const struct virtio_dev *vdev)
+{
+	bool gso = virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO4) ||
+		   virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO6) ||
+		   virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_UFO);
+
+	return NET_HDR_LEN + (gso ? 65550 : 1514);
+}
+
+/* A receive buffer the device can use: writable only, room for the header. */
+static bool rx_buffer_ok(const struct virtq_chain *c)
+{
+	return c->nr_out == 0 && c->in_len >= NET_HDR_LEN;
+}
+
+static unsigned append_iov(struct net_dev *net, unsigned niov, const struct virtq_chain *c)
+{
+	for (unsigned i = 0; i < c->nr_in && niov < NET_IOV_MAX; i++)
+		net->iov[niov++] = c->iov[c->nr_out + i];
+	return niov;
+}
+
+struct rx_buffers {
+	uint16_t head[NET_MRG_BUFFERS];
+	size_t cap[NET_MRG_BUFFERS];
+	unsigned n; /* the first is the loop's chain; the rest were popped here */
+	unsigned niov;
+	size_t total;
+};
+
+/*
+ * MRG_RXBUF: take further buffers until the largest frame fits. A buffer
+ * that is malformed or unusable goes back to the ring and ends the search:
+ * the loop returns it to the driver as its next chain.
+ */
+static void rx_take_more(struct net_dev *net, struct virtq *vq, struct rx_buffers *b, size_t need)
+{
+	while (b->total < need && b->n < NET_MRG_BUFFERS) {
+		int r = virtq_pop(vq, &net->extra);
+
+		if (r == 0)
+			break;
+		if (r < 0 || !rx_buffer_ok(&net->extra) ||
+		    b->niov + net->extra.nr_in > NET_IOV_MAX) {
+			virtq_unpop(vq, 1);
+			break;
+		}
+		b->niov = append_iov(net, b->niov, &net->extra);
+		b->head[b->n] = net->extra.head;
+		b->cap[b->n++] = net->extra.in_len;
+		b->total += net->extra.in_len;
+	}
+}
+
+/* Publish a frame of len bytes over the buffers it filled; give back the rest. */
+static unsigned rx_publish(struct virtq *vq, struct rx_buffers *b, size_t len)
+{
+	uint32_t written[NET_MRG_BUFFERS];
+	unsigned used = 0;
+
+	for (size_t left = len; used < b->n && (left > 0 || used == 0); used++) {
+		size_t w = left < b->cap[used] ? left : b->cap[used];
+
+		written[used] = (uint32_t)w;
+		left -= w;
+	}
+	virtq_unpop(vq, b->n - used);
+	virtq_push_many(vq, b->head, written, used);
+	return used;
+}
+
+static void rx_count(struct net_dev *net, const struct virtq_chain *c, size_t len, unsigned q)
+{
+	struct virtio_net_hdr h;
+
+	virtq_chain_read(c, 0, &h, sizeof(h));
+	net->stats.rx_packets++;
+	net->stats.rx_bytes += len - NET_HDR_LEN;
+	net->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+	net->vdev->vq[q].stats.bytes += len - NET_HDR_LEN;
+}
+
+static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
+{
+	struct net_dev *net = vdev->priv;
+	struct virtq *vq = &vdev->vq[q];
+	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+	struct rx_buffers b = {.head = {c->head}, .cap = {c->in_len}, .n = 1, .total = c->in_len};
+	uint16_t num_buffers;
+	ssize_t len;
+
+	if (!rx_buffer_ok(c)) {
+		net->stats.rx_bad_buffers++;
+		return 0;
+	}
+	b.niov = append_iov(net, 0, c);
+	if (mrg)
+		rx_take_more(net, vq, &b, rx_frame_max(vdev));
+	len = tap_recv(net->tap.fd[0], net->iov, b.niov);
+	if (len < 0 || (size_t)len < NET_HDR_LEN) {
+		virtq_unpop(vq, b.n - 1);
+		if (len == -EAGAIN) {
+			net->rx_readable = false; /* dry: wait for EPOLLIN */
+			return VIRTIO_CHAIN_LATER;
+		}
+		if (len < 0 && tap_error_is_gone((int)-len))
+			link_down(net);
+		else
+			net->stats.rx_dropped++; /* the kernel consumed the frame */
+		/* Next read after EPOLLIN (at once if more wait): an error cannot loop here. */
+		net->rx_readable = false;
+		return VIRTIO_CHAIN_LATER;
+	}
+	rx_count(net, c, (size_t)len, q);
+	if (!mrg) {
+		num_buffers = 1;
+		virtq_chain_write(c, offsetof(struct virtio_net_hdr, num_buffers), &num_buffers, 2);
+		return len;
+	}
+	/* How many buffers the frame used goes in the first one's header. */
+	num_buffers = 1;
+	for (size_t cap = b.cap[0]; cap < (size_t)len && num_buffers < b.n; num_buffers++)
+		cap += b.cap[num_buffers];
+	virtq_chain_write(c, offsetof(struct virtio_net_hdr, num_buffers), &num_buffers, 2);
+	rx_publish(vq, &b, (size_t)len);
+	return VIRTIO_CHAIN_PUSHED;
+}
+
+static bool rx_ready(struct virtio_dev *vdev, unsigned q)
+{
+	const struct net_dev *net = vdev->priv;
+
+	(void)q;
+	return net->rx_readable && net->link_up;
+}
+
+/* ---- control queue ---- */
+
+static uint8_t ctrl_mac(struct net_dev *net, uint8_t cmd, const struct virtq_chain *c)
+{
+	uint8_t mac[6];
+
+	if (cmd == CTRL_MAC_TABLE_SET)
+		return CTRL_OK; /* the tap hands us every frame: the guest filters */
+	if (cmd == CTRL_MAC_ADDR_SET && virtio_has_feature(net->vdev, VIRTIO_NET_F_CTRL_MAC_ADDR) &&
+	    c->out_len == 2 + 6) {
+		virtq_chain_read(c, 2, mac, sizeof(mac));
+		memcpy(net->cfg.mac, mac, sizeof(mac));
+		return CTRL_OK;
+	}
+	return CTRL_ERR;
+}
+
+static long net_ctrl(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
+{
+	struct net_dev *net = vdev->priv;
+	uint8_t cmd[2], ack = CTRL_ERR;
+
+	(void)q;
+	/* {class, command, data...} readable, then the ack byte writable. */
+	if (c->out_len < 2 || c->in_len < 1)
+		return 0;
+	virtq_chain_read(c, 0, cmd, sizeof(cmd));
+	if (cmd[0] == CTRL_RX && virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_RX) &&
+	    (cmd[1] == CTRL_RX_PROMISC || cmd[1] == CTRL_RX_ALLMULTI) && c->out_len == 3)
+		ack = CTRL_OK; /* a tap is promiscuous already */
+	else if (cmd[0] == CTRL_MAC)
+		ack = ctrl_mac(net, cmd[1], c);
+	virtq_chain_write(c, 0, &ack, 1);
+	return 1;
+}
+
+/* ---- the device ---- */
+
+static bool net_process(struct net_dev *net)
+{
+	struct virtio_dev *vdev = net->vdev;
+	bool more = false;
+
+	more |= virtio_process_queue_if(vdev, NET_TXQ, net_tx, tx_ready);
+	more |= virtio_process_queue_if(vdev, NET_RXQ, net_rx, rx_ready);
+	update_watch(net);
+	return more;
+}
+
+static bool net_notify(struct virtio_dev *vdev, unsigned q)
+{
+	struct net_dev *net = vdev->priv;
+	bool more;
+
+	if (q == NET_CTRLQ)
+		return virtio_process_queue(vdev, q, net_ctrl);
+	if (q == NET_TXQ)
+		more = virtio_process_queue_if(vdev, q, net_tx, tx_ready);
+	else
+		more = virtio_process_queue_if(vdev, q, net_rx, rx_ready);
+	update_watch(net);
+	return more;
+}
+
+/* The tap's fd (I/O thread): events, or 0 when called back for more. */
+static bool tap_ready(void *opaque, uint64_t events)
+{
+	struct virtio_dev *vdev = opaque;
+	struct net_dev *net = vdev->priv;
+	bool more = false;
+
+	pthread_mutex_lock(&vdev->lock);
+	if (!(vdev->status & VIRTIO_STATUS_DRIVER_OK) || !net->link_up) {
+		update_watch(net);
+		pthread_mutex_unlock(&vdev->lock);
+		return false;
+	}
+	if (events & EPOLLOUT)
+		net->tx_blocked = false;
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		net->rx_readable = true; /* an error shows itself on the next read */
+	more = net_process(net);
+	pthread_mutex_unlock(&vdev->lock);
+	return more;
+}
+
+/* The offloads the guest said it takes, in the tap's terms. */
+static unsigned guest_offloads(const struct virtio_dev *vdev)
+{
+	if (!virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM))
+		return 0; /* GSO without partial checksums is not a thing */
+	return TAP_OFFLOAD_CSUM |
+	       (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO4) ? TAP_OFFLOAD_TSO4 : 0) |
+	       (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO6) ? TAP_OFFLOAD_TSO6 : 0) |
+	       (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_ECN) ? TAP_OFFLOAD_ECN : 0) |
+	       (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_UFO) ? TAP_OFFLOAD_UFO : 0);
+}
+
+/* DRIVER_OK (a vCPU's register write): offloads, then wait for frames. */
+static int net_activate(struct virtio_dev *vdev)
+{
+	struct net_dev *net = vdev->priv;
+	int err = tap_set_offloads(&net->tap, guest_offloads(vdev));
+
+	if (err < 0)
+		vireo_warn("net %s: TUNSETOFFLOAD: %s", net->tap.name, strerror(-err));
+	net->rx_readable = false;
+	net->tx_blocked = false;
+	update_watch(net);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *vdev)
+{
+	struct net_dev *net = vdev->priv;
+
+	net->rx_readable = false;
+	net->tx_blocked = false;
+	if (iothread_watch_events(vdev->io, net->watch, 0) == 0)
+		net->watch_events = 0;
+	net->cfg.status = net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+}
+
+static void net_config_read(struct virtio_dev *vdev, size_t off, void *buf, size_t len)
+{
+	const struct net_dev *net = vdev->priv;
+
+	memcpy(buf, (const uint8_t *)&net->cfg + off, len);
+}
+
+static void net_report(const struct virtio_dev *vdev, const char *name, FILE *f,
+		       enum virtio_report_format fmt)
+{
+	struct virtio_net_stats s = virtio_net_get_stats(vdev);
+
+	if (fmt == VIRTIO_REPORT_TABLE) {
+		fprintf(f,
+			"  %-16s tx %" PRIu64 " packets %" PRIu64 " bytes, rx %" PRIu64
+			" packets %" PRIu64 " bytes, dropped tx %" PRIu64 " rx %" PRIu64
+			", malformed %" PRIu64 ", tso %" PRIu64 "%s\n",
+			name, s.tx_packets, s.tx_bytes, s.rx_packets, s.rx_bytes, s.tx_dropped,
+			s.rx_dropped, s.tx_malformed, s.tso_frames,
+			s.link_down ? ", link down" : "");
+		return;
+	}
+	fprintf(f,
+		", \"net\": {\"tx_packets\": %" PRIu64 ", \"rx_packets\": %" PRIu64
+		", \"tx_bytes\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
+		", \"rx_dropped\": %" PRIu64 ", \"tx_malformed\": %" PRIu64
+		", \"tso_frames\": %" PRIu64 ", \"rx_bad_buffers\": %" PRIu64
+		", \"tx_blocked\": %" PRIu64 ", \"link_up\": %s}",
+		s.tx_packets, s.rx_packets, s.tx_bytes, s.rx_bytes, s.tx_dropped, s.rx_dropped,
+		s.tx_malformed, s.tso_frames, s.rx_bad_buffers, s.tx_blocked,
+		s.link_down ? "false" : "true");
+}
+
+static const char *net_backend(const struct virtio_dev *vdev)
+{
+	(void)vdev;
+	return "tap";
+}
+
+static void net_destroy(struct virtio_dev *vdev)
+{
+	struct net_dev *net = vdev->priv;
+
+	if (!net)
+		return;
+	if (net->watch >= 0)
+		iothread_del(vdev->io, net->tap.fd[0]);
+	tap_close(&net->tap);
+	free(net);
+	vdev->priv = NULL;
+}
+
+static uint64_t offered_features(const struct tap *tap)
+{
+	uint64_t f = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS |
+		     1ull << VIRTIO_NET_F_MRG_RXBUF | 1ull << VIRTIO_NET_F_CTRL_VQ |
+		     1ull << VIRTIO_NET_F_CTRL_RX | 1ull << VIRTIO_NET_F_CTRL_MAC_ADDR;
+
+	/* Frames from the guest: the tap takes partial checksums and GSO as they are. */
+	f |= 1ull << VIRTIO_NET_F_CSUM | 1ull << VIRTIO_NET_F_HOST_TSO4 |
+	     1ull << VIRTIO_NET_F_HOST_TSO6;
+	/* Frames to the guest: only what the tap can be told to hand over. */
+	if (tap->offloads & TAP_OFFLOAD_CSUM)
+		f |= 1ull << VIRTIO_NET_F_GUEST_CSUM;
+	if (tap->offloads & TAP_OFFLOAD_TSO4)
+		f |= 1ull << VIRTIO_NET_F_GUEST_TSO4;
+	if (tap->offloads & TAP_OFFLOAD_TSO6)
+		f |= 1ull << VIRTIO_NET_F_GUEST_TSO6;
+	if (tap->offloads & TAP_OFFLOAD_ECN)
+		f |= 1ull << VIRTIO_NET_F_GUEST_ECN;
+	if (tap->offloads & TAP_OFFLOAD_UFO)
+		f |= 1ull << VIRTIO_NET_F_GUEST_UFO | 1ull << VIRTIO_NET_F_HOST_UFO;
+	return f;
+}
+
+static const struct virtio_device_ops net_ops_template = {
+    .name = "net",
+    .device_id = VIRTIO_ID_NET,
+    .num_queues = 3,
+    .queue_max_size = NET_QUEUE_SIZE,
+    .config_size = sizeof(struct net_config_space),
+    .config_read = net_config_read,
+    .activate = net_activate,
+    .queue_notify = net_notify,
+    .reset = net_reset,
+    .backend = net_backend,
+    .report = net_report,
+    .destroy = net_destroy,
+};
+
+int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, struct tap *tap,
+		     unsigned index)
+{
+	struct net_dev *net = calloc(1, sizeof(*net));
+
+	if (!net) {
+		vireo_err("net %s: out of memory", tap->name);
+		tap_close(tap);
+		return -1;
+	}
+	net->ops = net_ops_template;
+	net->ops.features = offered_features(tap);
+	net->vdev = vdev;
+	net->tap = *tap;
+	net->link_up = true;
+	net->watch = -1;
+	if (cfg->has_mac)
+		memcpy(net->cfg.mac, cfg->mac, 6);
+	else
+		memcpy(net->cfg.mac,
+		       (uint8_t[6]){0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)}, 6);
+	net->cfg.status = VIRTIO_NET_S_LINK_UP;
+	net->cfg.max_virtqueue_pairs = 1;
+	vdev->ops = &net->ops;
+	vdev->priv = net;
+	net->watch = iothread_add_raw(vdev->io, net->tap.fd[0], 0, tap_ready, vdev);
+	if (net->watch < 0) {
+		vireo_err("net %s: cannot watch the tap", tap->name);
+		return -1;
+	}
+	return 0;
+}
+
+struct virtio_net_stats virtio_net_get_stats(const struct virtio_dev *vdev)
+{
+	const struct net_dev *net = vdev->priv;
+	struct virtio_net_stats s = net->stats;
+
+	/* Chains the queue itself rejected were transmit frames the guest got wrong too. */
+	s.tx_malformed += vdev->vq[NET_TXQ].stats.malformed;
+	return s;
+}
