@@ -279,6 +279,8 @@ bool mem_is_ram(uint64_t addr, uint64_t len);
 bool cmdline_get(const char *key, const char **val, size_t *len);
 uint64_t cmdline_u64(const char *key, uint64_t def);
 bool cmdline_is(const char *key, const char *value);
+/* Is `name` one of the comma-separated items of key's value (lenient=a,b)? */
+bool cmdline_list_has(const char *key, const char *name);
 
 NORETURN void guest_exit(unsigned code);
 NORETURN void fail_exit(unsigned code, const char *fmt, ...) PRINTF(2, 3);
