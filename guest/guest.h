@@ -388,6 +388,11 @@ int run_blk_bad(void);
 int run_blk_ro(void);
 int run_rng(void);
 int run_console(void);
+/* net.c */
+int run_net_tx(void);
+int run_net_rx(void);
+int run_net_echo(void);
+int run_net_bad(void);
 
 /* Set by entry.S / used by smp.c and the timer ISR. */
 extern volatile uint32_t timer_ticks;
