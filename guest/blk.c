@@ -735,24 +735,6 @@ static void relink(struct vq *q)
 	q->num_free = q->size;
 }
 
-/* Is `name` in the comma-separated value of `key`? */
-static bool in_list(const char *key, const char *name)
-{
-	size_t len, n = strlen(name), start = 0;
-	const char *v;
-
-	if (!cmdline_get(key, &v, &len))
-		return false;
-	for (size_t i = 0; i <= len; i++) {
-		if (i < len && v[i] != ',')
-			continue;
-		if (i - start == n && memcmp(v + start, name, n) == 0)
-			return true;
-		start = i + 1;
-	}
-	return false;
-}
-
 /* A normal 4 KiB read of sector 0: the device still works. */
 static bool read_ok(struct bad_ctx *c, int *st)
 {
@@ -820,7 +802,8 @@ int run_blk_bad(void)
 			} else if (s == STATUS_UNTOUCHED && e.len == 0) {
 				result = "len0";
 				n_len0++;
-			} else if (s == VIRTIO_BLK_S_OK && in_list("lenient", bad_names[k])) {
+			} else if (s == VIRTIO_BLK_S_OK &&
+				   cmdline_list_has("lenient", bad_names[k])) {
 				result = "status-ok-tolerated";
 				n_tolerated++;
 			} else {

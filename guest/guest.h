@@ -279,6 +279,8 @@ bool mem_is_ram(uint64_t addr, uint64_t len);
 bool cmdline_get(const char *key, const char **val, size_t *len);
 uint64_t cmdline_u64(const char *key, uint64_t def);
 bool cmdline_is(const char *key, const char *value);
+/* Is `name` one of the comma-separated items of key's value (lenient=a,b)? */
+bool cmdline_list_has(const char *key, const char *name);
 
 NORETURN void guest_exit(unsigned code);
 NORETURN void fail_exit(unsigned code, const char *fmt, ...) PRINTF(2, 3);
@@ -386,6 +388,11 @@ int run_blk_bad(void);
 int run_blk_ro(void);
 int run_rng(void);
 int run_console(void);
+/* net.c */
+int run_net_tx(void);
+int run_net_rx(void);
+int run_net_echo(void);
+int run_net_bad(void);
 
 /* Set by entry.S / used by smp.c and the timer ISR. */
 extern volatile uint32_t timer_ticks;

@@ -30,7 +30,7 @@ GUEST_SHIM_CFLAGS := -m32 -std=gnu11 -O2 -ffreestanding -nostdlib -fno-pic -fno-
 	-fno-tree-loop-distribute-patterns -Wall -Wextra -Werror
 
 GUEST_C_SRCS := guest/main.c guest/console.c guest/lib.c guest/time.c guest/workloads.c \
-	guest/smp.c guest/pci.c guest/virtio.c guest/blk.c guest/rng_console.c \
+	guest/smp.c guest/pci.c guest/virtio.c guest/blk.c guest/rng_console.c guest/net.c \
 	guest/ablation.c
 GUEST_S_SRCS := guest/entry.S guest/tables.S
 GUEST_C_OBJS := $(patsubst guest/%.c,build/guest/obj/%.o,$(GUEST_C_SRCS))

@@ -152,6 +152,23 @@ bool cmdline_is(const char *key, const char *value)
 	return cmdline_get(key, &v, &len) && len == strlen(value) && memcmp(v, value, len) == 0;
 }
 
+bool cmdline_list_has(const char *key, const char *name)
+{
+	size_t len, n = strlen(name), start = 0;
+	const char *v;
+
+	if (!cmdline_get(key, &v, &len))
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && v[i] != ',')
+			continue;
+		if (i - start == n && memcmp(v + start, name, n) == 0)
+			return true;
+		start = i + 1;
+	}
+	return false;
+}
+
 /* ---- Exit and failure ------------------------------------------------------------ */
 
 NORETURN void guest_exit(unsigned code)
@@ -243,6 +260,10 @@ static const struct workload workloads[] = {
     {"blk-ro", run_blk_ro},
     {"rng", run_rng},
     {"console", run_console},
+    {"net-tx", run_net_tx},
+    {"net-rx", run_net_rx},
+    {"net-echo", run_net_echo},
+    {"net-bad", run_net_bad},
     {"memtouch", run_memtouch},
     {"clock", run_clock},
     {"ipi", run_ipi},

@@ -135,6 +135,29 @@ static void set_status(struct vdev *d, uint8_t bits)
 	common_write8(d, VIRTIO_PCI_DEVICE_STATUS, vdev_status(d) | bits);
 }
 
+uint8_t vdev_cfg_read8(struct vdev *d, unsigned off)
+{
+	uint8_t gen, v;
+
+	do {
+		gen = common_read8(d, VIRTIO_PCI_CONFIG_GENERATION);
+		v = phys_read8(d->devcfg + off);
+	} while (gen != common_read8(d, VIRTIO_PCI_CONFIG_GENERATION));
+	return v;
+}
+
+uint16_t vdev_cfg_read16(struct vdev *d, unsigned off)
+{
+	uint8_t gen;
+	uint16_t v;
+
+	do {
+		gen = common_read8(d, VIRTIO_PCI_CONFIG_GENERATION);
+		v = phys_read16(d->devcfg + off);
+	} while (gen != common_read8(d, VIRTIO_PCI_CONFIG_GENERATION));
+	return v;
+}
+
 uint32_t vdev_cfg_read32(struct vdev *d, unsigned off)
 {
 	uint8_t gen;

@@ -66,6 +66,7 @@ uint8_t pci_find_cap(const struct pci_dev *p, uint8_t id, uint8_t after);
 /* ---- virtio.c: transport -------------------------------------------------------- */
 
 /* Device types (virtio 1.2, 5). */
+#define VIRTIO_ID_NET	  1
 #define VIRTIO_ID_BLK	  2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG	  4
@@ -228,7 +229,13 @@ int vdev_reinit(struct vdev *d);
 void vdev_close(struct vdev *d);
 
 uint8_t vdev_status(struct vdev *d);
-/* Device configuration space, with the config_generation retry. */
+/*
+ * Device configuration space, with the config_generation retry. Each field is
+ * read with its own width (4.1.3.1): 8-bit for u8 (arrays too), 16-bit for
+ * u16, 32-bit for u32 and u64.
+ */
+uint8_t vdev_cfg_read8(struct vdev *d, unsigned off);
+uint16_t vdev_cfg_read16(struct vdev *d, unsigned off);
 uint32_t vdev_cfg_read32(struct vdev *d, unsigned off);
 uint64_t vdev_cfg_read64(struct vdev *d, unsigned off);
 static inline bool vdev_has(const struct vdev *d, unsigned bit)
