@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="gcc make libc6-dev binutils pkg-config libcmocka-dev liblz4-dev zlib1g-dev \
 jq python3 qemu-system-x86 cpio busybox-static dpkg-dev clang clang-format libclang-rt-14-dev liburing-dev \
-libseccomp-dev gnuplot-nox"
+libseccomp-dev gnuplot-nox iproute2"
 
 missing=""
 for p in $PACKAGES; do

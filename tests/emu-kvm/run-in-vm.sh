@@ -49,7 +49,7 @@ timeout_s=${EMU_KVM_TIMEOUT:-2400}
 shell=${EMU_KVM_SHELL:-0}
 meta=linux-image-amd64
 # The modules L1 needs; their dependencies are added from each .ko's modinfo.
-want_mods="virtio_pci 9pnet_virtio 9p kvm_amd"
+want_mods="virtio_pci 9pnet_virtio 9p kvm_amd tun"
 
 say() { echo "emu-kvm: $*" >&2; }
 die() {
