@@ -115,8 +115,9 @@ static const struct {
     {KVM_IOEVENTFD, R_VCPU},	     /* COMMAND.MEM toggled: doorbells out of / into KVM */
     {KVM_IRQFD, R_ALL},		     /* INTx's resampler, on the first raise; teardown */
     {TUNSETOFFLOAD, R_VCPU},	     /* virtio-net DRIVER_OK: the offloads the guest took */
-    {TCGETS, R_ALL},		     /* isatty(): stdin; a sanitizer report on stderr */
-    {TCSETSF, R_ALL},		     /* restore the terminal: exit and the SIGSYS handler */
+    {TUNSETQUEUE, R_VCPU | R_IO}, /* virtio-net MQ: the pairs in use (DRIVER_OK, control queue) */
+    {TCGETS, R_ALL},		  /* isatty(): stdin; a sanitizer report on stderr */
+    {TCSETSF, R_ALL},		  /* restore the terminal: exit and the SIGSYS handler */
 };
 
 /* --- the SIGSYS handler -------------------------------------------------- */

@@ -30,9 +30,10 @@ void config_usage(FILE *out)
 		"                      a virtio-blk disk (repeatable): read-only, O_DIRECT\n"
 		"  --rng               a virtio-rng device (entropy from getrandom)\n"
 		"  --virtio-console    a virtio-console on stdout; stdin then feeds it, not COM1\n"
-		"  --net tap=NAME[,mac=52:54:00:xx:xx:xx]\n"
+		"  --net tap=NAME[,mac=52:54:00:xx:xx:xx][,queues=N]\n"
 		"                      a virtio-net device on the existing tap NAME (repeatable,\n"
-		"                      up to 4; create it with `ip tuntap add NAME mode tap`)\n"
+		"                      up to 4; create it with `ip tuntap add NAME mode tap`);\n"
+		"                      queues=N: N queue pairs (1-8) on a multi_queue tap\n"
 		"  --iothreads N       I/O threads for the virtio devices (default 1, at most 8);\n"
 		"                      device k (disks first, then rng, console, nets) runs on\n"
 		"                      thread k mod N\n"
@@ -115,7 +116,7 @@ static enum config_result bad(const char *fmt, const char *arg)
 	return CONFIG_ERROR;
 }
 
-/* --net tap=NAME[,mac=MAC]: checked here, so a bad MAC is reported before KVM is touched. */
+/* --net tap=NAME[,mac=MAC][,queues=N]: checked here, so a bad MAC is reported before KVM is touched. */
 static enum config_result parse_net(const char *arg, struct vm_config *cfg)
 {
 	char err[256];

@@ -105,7 +105,8 @@ static int open_taps(struct machine *m)
 	for (unsigned i = 0; i < m->cfg.nr_nets; i++) {
 		char err[256];
 
-		if (tap_open(&m->tap[i], m->cfg.nets[i].tap, 1, err, sizeof(err)) < 0) {
+		if (tap_open(&m->tap[i], m->cfg.nets[i].tap, m->cfg.nets[i].queues, err,
+			     sizeof(err)) < 0) {
 			vireo_err("--net: %s", err);
 			return -1;
 		}

@@ -144,6 +144,16 @@ int tap_set_offloads(struct tap *t, unsigned offloads)
 	return 0;
 }
 
+int tap_enable_queue(int fd, bool on)
+{
+	struct ifreq ifr = {.ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE};
+
+	/* Attaching an attached queue (or detaching a detached one) is EINVAL: fine. */
+	if (ioctl(fd, TUNSETQUEUE, &ifr) < 0 && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
 ssize_t tap_send(int fd, const struct iovec *iov, unsigned niov)
 {
 	ssize_t n;

@@ -37,25 +37,31 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#define NET_RXQ		0
-#define NET_TXQ		1
-#define NET_CTRLQ	2
+/* Pair k: receiveq 2k, transmitq 2k+1; the control queue after the last pair. */
+#define NET_RXQ(k)   (2 * (k))
+#define NET_TXQ(k)   (2 * (k) + 1)
+#define NET_PAIR(q)  ((q) / 2)
+#define NET_IS_TX(q) ((q) % 2 == 1)
+
 #define NET_QUEUE_SIZE	256
 #define NET_HDR_LEN	sizeof(struct virtio_net_hdr)
 #define NET_IOV_MAX	1024 /* UIO_MAXIOV: what one readv/writev takes */
 #define NET_MRG_BUFFERS 64   /* receive buffers one merged frame may use, at most */
 
 _Static_assert(sizeof(struct virtio_net_hdr) == TAP_VNET_HDR_LEN, "tap header = virtio's");
+_Static_assert(2 * NET_MAX_PAIRS + 1 <= VIRTIO_MAX_QUEUES, "every pair and the control queue");
 
 /* Control queue (virtio 1.2, 5.1.6.5). */
-#define CTRL_RX		   0
-#define CTRL_RX_PROMISC	   0
-#define CTRL_RX_ALLMULTI   1
-#define CTRL_MAC	   1
-#define CTRL_MAC_TABLE_SET 0
-#define CTRL_MAC_ADDR_SET  1
-#define CTRL_OK		   0
-#define CTRL_ERR	   1
+#define CTRL_RX		     0
+#define CTRL_RX_PROMISC	     0
+#define CTRL_RX_ALLMULTI     1
+#define CTRL_MAC	     1
+#define CTRL_MAC_TABLE_SET   0
+#define CTRL_MAC_ADDR_SET    1
+#define CTRL_MQ		     4
+#define CTRL_MQ_VQ_PAIRS_SET 0
+#define CTRL_OK		     0
+#define CTRL_ERR	     1
 
 struct net_config_space {
 	uint8_t mac[6];
@@ -63,17 +69,30 @@ struct net_config_space {
 	uint16_t max_virtqueue_pairs;
 } __attribute__((packed));
 
+struct net_dev;
+
+/* A receive/transmit queue pair and its tap queue (one fd each). */
+struct net_pair {
+	struct net_dev *net;
+	unsigned index;
+	int fd;
+	int watch; /* the fd's slot in vdev->io */
+	uint32_t watch_events;
+	bool rx_readable; /* the tap may have frames: read until EAGAIN */
+	bool tx_blocked;  /* the tap was full: wait for EPOLLOUT */
+};
+
 struct net_dev {
 	/* First, so the device's memory is one allocation: the features differ by tap. */
 	struct virtio_device_ops ops;
 	struct virtio_dev *vdev;
 	struct tap tap;
-	int watch; /* the tap fd's slot in vdev->io */
-	uint32_t watch_events;
+	struct net_pair pair[TAP_MAX_QUEUES];
+	unsigned nr_pairs;     /* the tap's queues */
+	unsigned active_pairs; /* in use: 1 until the driver sets more (MQ) */
+	unsigned ctrlq;	       /* the control queue's index */
 	struct net_config_space cfg;
 
-	bool rx_readable; /* the tap may have frames: read until EAGAIN */
-	bool tx_blocked;  /* the tap was full: wait for EPOLLOUT */
 	bool link_up;
 	struct virtio_net_stats stats;
 
@@ -129,14 +148,28 @@ int virtio_net_parse_arg(const char *arg, struct net_config *out, char *err, siz
 					    "52:54:00:12:34:56, not multicast)",
 					    (int)(n - 4), p + 4);
 			out->has_mac = true;
+		} else if (n > 7 && !memcmp(p, "queues=", 7)) {
+			char num[8] = "";
+			char *end;
+			unsigned long v;
+
+			memcpy(num, p + 7, n - 7 < sizeof(num) - 1 ? n - 7 : sizeof(num) - 1);
+			v = strtoul(num, &end, 10);
+			if (*end || n - 7 >= sizeof(num) || v < 1 || v > NET_MAX_PAIRS)
+				return errf(err, errlen, "queues=%.*s: want 1 to %d", (int)(n - 7),
+					    p + 7, NET_MAX_PAIRS);
+			out->queues = (unsigned)v;
 		} else {
-			return errf(err, errlen, "unknown option '%.*s' (known: tap=NAME, mac=MAC)",
+			return errf(err, errlen,
+				    "unknown option '%.*s' (known: tap=NAME, mac=MAC, queues=N)",
 				    (int)n, p);
 		}
 		p += n + (comma ? 1 : 0);
 	}
 	if (!out->tap[0])
 		return errf(err, errlen, "no tap=NAME");
+	if (!out->queues)
+		out->queues = 1;
 	return 0;
 }
 
@@ -188,19 +221,30 @@ const char *virtio_net_check_tx(const struct virtio_net_hdr *h, size_t frame_len
 	return check_gso(h, frame_len, features);
 }
 
-static void update_watch(struct net_dev *net)
+static bool pair_active(const struct net_pair *p)
 {
+	return p->index < p->net->active_pairs;
+}
+
+static void update_watch(struct net_pair *p)
+{
+	struct net_dev *net = p->net;
 	uint32_t want = 0;
 
-	if (net->link_up && !net->rx_readable)
+	if (net->link_up && pair_active(p) && !p->rx_readable)
 		want |= EPOLLIN;
-	if (net->link_up && net->tx_blocked)
+	if (net->link_up && pair_active(p) && p->tx_blocked)
 		want |= EPOLLOUT;
 	if (!net->link_up)
 		want = EPOLLONESHOT; /* a deleted tap reports EPOLLERR for ever: once is enough */
-	if (want != net->watch_events &&
-	    iothread_watch_events(net->vdev->io, net->watch, want) == 0)
-		net->watch_events = want;
+	if (want != p->watch_events && iothread_watch_events(net->vdev->io, p->watch, want) == 0)
+		p->watch_events = want;
+}
+
+static void update_watches(struct net_dev *net)
+{
+	for (unsigned i = 0; i < net->nr_pairs; i++)
+		update_watch(&net->pair[i]);
 }
 
 static void link_down(struct net_dev *net)
@@ -252,6 +296,7 @@ static long tx_malformed(struct net_dev *net)
 static long net_tx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 {
 	struct net_dev *net = vdev->priv;
+	struct net_pair *p = &net->pair[NET_PAIR(q)];
 	struct virtio_net_hdr h;
 	size_t frame_len;
 	unsigned niov;
@@ -270,9 +315,9 @@ static long net_tx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 		net->stats.tx_dropped++;
 		return 0;
 	}
-	n = tap_send(net->tap.fd[0], net->iov, niov);
+	n = tap_send(p->fd, net->iov, niov);
 	if (n == -EAGAIN) {
-		net->tx_blocked = true;
+		p->tx_blocked = true;
 		net->stats.tx_blocked++;
 		return VIRTIO_CHAIN_LATER;
 	}
@@ -293,8 +338,7 @@ static bool tx_ready(struct virtio_dev *vdev, unsigned q)
 {
 	const struct net_dev *net = vdev->priv;
 
-	(void)q;
-	return !net->tx_blocked;
+	return !net->pair[NET_PAIR(q)].tx_blocked;
 }
 
 /* ---- receive ---- */
@@ -385,6 +429,7 @@ static void rx_count(struct net_dev *net, const struct virtq_chain *c, size_t le
 static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 {
 	struct net_dev *net = vdev->priv;
+	struct net_pair *p = &net->pair[NET_PAIR(q)];
 	struct virtq *vq = &vdev->vq[q];
 	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
 	struct rx_buffers b = {.head = {c->head}, .cap = {c->in_len}, .n = 1, .total = c->in_len};
@@ -398,11 +443,11 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 	b.niov = append_iov(net, 0, c);
 	if (mrg)
 		rx_take_more(net, vq, &b, rx_frame_max(vdev));
-	len = tap_recv(net->tap.fd[0], net->iov, b.niov);
+	len = tap_recv(p->fd, net->iov, b.niov);
 	if (len < 0 || (size_t)len < NET_HDR_LEN) {
 		virtq_unpop(vq, b.n - 1);
 		if (len == -EAGAIN) {
-			net->rx_readable = false; /* dry: wait for EPOLLIN */
+			p->rx_readable = false; /* dry: wait for EPOLLIN */
 			return VIRTIO_CHAIN_LATER;
 		}
 		if (len < 0 && tap_error_is_gone((int)-len))
@@ -410,7 +455,7 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 		else
 			net->stats.rx_dropped++; /* the kernel consumed the frame */
 		/* Next read after EPOLLIN (at once if more wait): an error cannot loop here. */
-		net->rx_readable = false;
+		p->rx_readable = false;
 		return VIRTIO_CHAIN_LATER;
 	}
 	rx_count(net, c, (size_t)len, q);
@@ -431,9 +476,9 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 static bool rx_ready(struct virtio_dev *vdev, unsigned q)
 {
 	const struct net_dev *net = vdev->priv;
+	const struct net_pair *p = &net->pair[NET_PAIR(q)];
 
-	(void)q;
-	return net->rx_readable && net->link_up;
+	return p->rx_readable && net->link_up && pair_active(p);
 }
 
 /* ---- control queue ---- */
@@ -453,6 +498,34 @@ static uint8_t ctrl_mac(struct net_dev *net, uint8_t cmd, const struct virtq_cha
 	return CTRL_ERR;
 }
 
+/* Attach the tap queues of the pairs in use and detach the rest, so the
+ * kernel steers no frame to a queue nobody reads. */
+static void steer_pairs(struct net_dev *net)
+{
+	for (unsigned i = 0; i < net->nr_pairs && net->nr_pairs > 1; i++) {
+		int err = tap_enable_queue(net->pair[i].fd, i < net->active_pairs);
+
+		if (err < 0)
+			vireo_warn("net %s: queue %u: TUNSETQUEUE: %s", net->tap.name, i,
+				   strerror(-err));
+	}
+}
+
+static uint8_t ctrl_mq(struct net_dev *net, const struct virtq_chain *c)
+{
+	uint16_t pairs;
+
+	if (!virtio_has_feature(net->vdev, VIRTIO_NET_F_MQ) || c->out_len != 2 + 2)
+		return CTRL_ERR;
+	virtq_chain_read(c, 2, &pairs, sizeof(pairs));
+	if (pairs < 1 || pairs > net->nr_pairs)
+		return CTRL_ERR;
+	net->active_pairs = pairs;
+	steer_pairs(net);
+	update_watches(net);
+	return CTRL_OK;
+}
+
 static long net_ctrl(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 {
 	struct net_dev *net = vdev->priv;
@@ -468,56 +541,59 @@ static long net_ctrl(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 		ack = CTRL_OK; /* a tap is promiscuous already */
 	else if (cmd[0] == CTRL_MAC)
 		ack = ctrl_mac(net, cmd[1], c);
+	else if (cmd[0] == CTRL_MQ && cmd[1] == CTRL_MQ_VQ_PAIRS_SET)
+		ack = ctrl_mq(net, c);
 	virtq_chain_write(c, 0, &ack, 1);
 	return 1;
 }
 
 /* ---- the device ---- */
 
-static bool net_process(struct net_dev *net)
+static bool pair_process(struct net_pair *p)
 {
-	struct virtio_dev *vdev = net->vdev;
+	struct virtio_dev *vdev = p->net->vdev;
 	bool more = false;
 
-	more |= virtio_process_queue_if(vdev, NET_TXQ, net_tx, tx_ready);
-	more |= virtio_process_queue_if(vdev, NET_RXQ, net_rx, rx_ready);
-	update_watch(net);
+	more |= virtio_process_queue_if(vdev, NET_TXQ(p->index), net_tx, tx_ready);
+	more |= virtio_process_queue_if(vdev, NET_RXQ(p->index), net_rx, rx_ready);
+	update_watch(p);
 	return more;
 }
 
 static bool net_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct net_dev *net = vdev->priv;
+	struct net_pair *p = &net->pair[NET_PAIR(q)];
 	bool more;
 
-	if (q == NET_CTRLQ)
+	if (q == net->ctrlq)
 		return virtio_process_queue(vdev, q, net_ctrl);
-	if (q == NET_TXQ)
+	if (NET_IS_TX(q))
 		more = virtio_process_queue_if(vdev, q, net_tx, tx_ready);
 	else
 		more = virtio_process_queue_if(vdev, q, net_rx, rx_ready);
-	update_watch(net);
+	update_watch(p);
 	return more;
 }
 
-/* The tap's fd (I/O thread): events, or 0 when called back for more. */
+/* A tap queue's fd (I/O thread): events, or 0 when called back for more. */
 static bool tap_ready(void *opaque, uint64_t events)
 {
-	struct virtio_dev *vdev = opaque;
-	struct net_dev *net = vdev->priv;
+	struct net_pair *p = opaque;
+	struct virtio_dev *vdev = p->net->vdev;
 	bool more = false;
 
 	pthread_mutex_lock(&vdev->lock);
-	if (!(vdev->status & VIRTIO_STATUS_DRIVER_OK) || !net->link_up) {
-		update_watch(net);
+	if (!(vdev->status & VIRTIO_STATUS_DRIVER_OK) || !p->net->link_up) {
+		update_watch(p);
 		pthread_mutex_unlock(&vdev->lock);
 		return false;
 	}
 	if (events & EPOLLOUT)
-		net->tx_blocked = false;
+		p->tx_blocked = false;
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		net->rx_readable = true; /* an error shows itself on the next read */
-	more = net_process(net);
+		p->rx_readable = true; /* an error shows itself on the next read */
+	more = pair_process(p);
 	pthread_mutex_unlock(&vdev->lock);
 	return more;
 }
@@ -542,9 +618,11 @@ static int net_activate(struct virtio_dev *vdev)
 
 	if (err < 0)
 		vireo_warn("net %s: TUNSETOFFLOAD: %s", net->tap.name, strerror(-err));
-	net->rx_readable = false;
-	net->tx_blocked = false;
-	update_watch(net);
+	net->active_pairs = 1; /* until the driver asks for more (virtio 1.2, 5.1.6.5.5) */
+	steer_pairs(net);
+	for (unsigned i = 0; i < net->nr_pairs; i++)
+		net->pair[i].rx_readable = net->pair[i].tx_blocked = false;
+	update_watches(net);
 	return 0;
 }
 
@@ -552,10 +630,13 @@ static void net_reset(struct virtio_dev *vdev)
 {
 	struct net_dev *net = vdev->priv;
 
-	net->rx_readable = false;
-	net->tx_blocked = false;
-	if (iothread_watch_events(vdev->io, net->watch, 0) == 0)
-		net->watch_events = 0;
+	for (unsigned i = 0; i < net->nr_pairs; i++) {
+		struct net_pair *p = &net->pair[i];
+
+		p->rx_readable = p->tx_blocked = false;
+		if (iothread_watch_events(vdev->io, p->watch, 0) == 0)
+			p->watch_events = 0;
+	}
 	net->cfg.status = net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
 }
 
@@ -586,10 +667,10 @@ static void net_report(const struct virtio_dev *vdev, const char *name, FILE *f,
 		", \"tx_bytes\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
 		", \"rx_dropped\": %" PRIu64 ", \"tx_malformed\": %" PRIu64
 		", \"tso_frames\": %" PRIu64 ", \"rx_bad_buffers\": %" PRIu64
-		", \"tx_blocked\": %" PRIu64 ", \"link_up\": %s}",
+		", \"tx_blocked\": %" PRIu64 ", \"queue_pairs\": %u, \"link_up\": %s}",
 		s.tx_packets, s.rx_packets, s.tx_bytes, s.rx_bytes, s.tx_dropped, s.rx_dropped,
 		s.tx_malformed, s.tso_frames, s.rx_bad_buffers, s.tx_blocked,
-		s.link_down ? "false" : "true");
+		((const struct net_dev *)vdev->priv)->active_pairs, s.link_down ? "false" : "true");
 }
 
 static const char *net_backend(const struct virtio_dev *vdev)
@@ -604,13 +685,15 @@ static void net_destroy(struct virtio_dev *vdev)
 
 	if (!net)
 		return;
-	if (net->watch >= 0)
-		iothread_del(vdev->io, net->tap.fd[0]);
+	for (unsigned i = 0; i < net->nr_pairs; i++)
+		if (net->pair[i].watch >= 0)
+			iothread_del(vdev->io, net->pair[i].fd);
 	tap_close(&net->tap);
 	free(net);
 	vdev->priv = NULL;
 }
 
+/* The tap's capabilities decide: one table per device (features and queues). */
 static uint64_t offered_features(const struct tap *tap)
 {
 	uint64_t f = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS |
@@ -620,6 +703,8 @@ static uint64_t offered_features(const struct tap *tap)
 	/* Frames from the guest: the tap takes partial checksums and GSO as they are. */
 	f |= 1ull << VIRTIO_NET_F_CSUM | 1ull << VIRTIO_NET_F_HOST_TSO4 |
 	     1ull << VIRTIO_NET_F_HOST_TSO6;
+	if (tap->nr_queues > 1)
+		f |= 1ull << VIRTIO_NET_F_MQ;
 	/* Frames to the guest: only what the tap can be told to hand over. */
 	if (tap->offloads & TAP_OFFLOAD_CSUM)
 		f |= 1ull << VIRTIO_NET_F_GUEST_CSUM;
@@ -663,21 +748,31 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 	net->ops.features = offered_features(tap);
 	net->vdev = vdev;
 	net->tap = *tap;
+	net->nr_pairs = tap->nr_queues;
+	net->active_pairs = 1;
+	net->ctrlq = 2 * net->nr_pairs;
+	net->ops.num_queues = net->ctrlq + 1;
 	net->link_up = true;
-	net->watch = -1;
 	if (cfg->has_mac)
 		memcpy(net->cfg.mac, cfg->mac, 6);
 	else
 		memcpy(net->cfg.mac,
 		       (uint8_t[6]){0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)}, 6);
 	net->cfg.status = VIRTIO_NET_S_LINK_UP;
-	net->cfg.max_virtqueue_pairs = 1;
+	net->cfg.max_virtqueue_pairs = (uint16_t)net->nr_pairs;
 	vdev->ops = &net->ops;
 	vdev->priv = net;
-	net->watch = iothread_add_raw(vdev->io, net->tap.fd[0], 0, tap_ready, vdev);
-	if (net->watch < 0) {
-		vireo_err("net %s: cannot watch the tap", tap->name);
-		return -1;
+	for (unsigned i = 0; i < net->nr_pairs; i++)
+		net->pair[i] =
+		    (struct net_pair){.net = net, .index = i, .fd = tap->fd[i], .watch = -1};
+	for (unsigned i = 0; i < net->nr_pairs; i++) {
+		struct net_pair *p = &net->pair[i];
+
+		p->watch = iothread_add_raw(vdev->io, p->fd, 0, tap_ready, p);
+		if (p->watch < 0) {
+			vireo_err("net %s: cannot watch the tap", tap->name);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -688,6 +783,7 @@ struct virtio_net_stats virtio_net_get_stats(const struct virtio_dev *vdev)
 	struct virtio_net_stats s = net->stats;
 
 	/* Chains the queue itself rejected were transmit frames the guest got wrong too. */
-	s.tx_malformed += vdev->vq[NET_TXQ].stats.malformed;
+	for (unsigned i = 0; i < net->nr_pairs; i++)
+		s.tx_malformed += vdev->vq[NET_TXQ(i)].stats.malformed;
 	return s;
 }

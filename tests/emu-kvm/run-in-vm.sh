@@ -88,7 +88,10 @@ ko_depends() {
 prepare_kernel() { # sets $kdir: vmlinuz, modules/*.ko, modules/order
 	kernel_pkg
 	kdir=$cache/kernel-${pkg#linux-image-}_$ver
-	if [[ -s $kdir/vmlinuz && -s $kdir/modules/order ]]; then
+	# Cached, and for the same module list (a module added to want_mods
+	# must reach the initramfs of an existing cache too).
+	if [[ -s $kdir/vmlinuz && -s $kdir/modules/order &&
+		"$(cat "$kdir/modules/wanted" 2>/dev/null)" == "$want_mods" ]]; then
 		return 0
 	fi
 	local deb tmp
@@ -152,6 +155,7 @@ prepare_kernel() { # sets $kdir: vmlinuz, modules/*.ko, modules/order
 		visit "$m"
 	done
 	printf '%s\n' "${order[@]}" >"$tmp/out/modules/order"
+	echo "$want_mods" >"$tmp/out/modules/wanted"
 	cp "$vmlinuz" "$tmp/out/vmlinuz"
 	echo "$release" >"$tmp/out/release"
 	mkdir -p "$(dirname "$kdir")"

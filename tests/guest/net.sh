@@ -155,6 +155,21 @@ net_tap_deleted() {
 	[ "$(net_stat link_up)" = false ] || fail "link_up is $(net_stat link_up), want false"
 }
 
+# Multi-queue: a tap with two queues gives the device 2 pairs + control; the
+# test guest's driver uses pair 0 and never asks for more.
+net_mq() {
+	local n=500
+	net_setup || return 1
+	in_ns ip link del "$TAP" && in_ns ip tuntap add "$TAP" mode tap vnet_hdr multi_queue &&
+		in_ns sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1" && in_ns ip link set "$TAP" up ||
+		{ skip "no multi_queue tap here"; return 1; }
+	boot net-mq --kernel "$ELF" --net tap=$TAP,queues=2 --cmdline "test=net-tx count=$n size=64"
+	want_success && want_output "RESULT test=net-tx ops=$n " || return 1
+	want_stat '.devices["virtio-net0"].queues | length' -eq 5 &&
+		want_stat '.devices["virtio-net0"].net.queue_pairs' -eq 1 &&
+		want_stat '.devices["virtio-net0"].net.tx_packets' -eq "$n"
+}
+
 # Bad input: one line, exit status 2.
 net_bad_input() {
 	local err
@@ -167,6 +182,10 @@ net_bad_input() {
 	boot net-badmac --kernel "$ELF" --net tap=$TAP,mac=01:00:5e:00:00:01 --cmdline "test=hello"
 	want_status 2 || return 1
 	[[ "$(cat "$tmp/net-badmac.err")" == *"bad MAC"* ]] || { fail "bad MAC: '$(cat "$tmp/net-badmac.err")'"; return 1; }
+	# Two queue pairs need a tap made with multi_queue.
+	boot net-notmq --kernel "$ELF" --net tap=$TAP,queues=2 --cmdline "test=hello"
+	want_status 2 || return 1
+	[[ "$(cat "$tmp/net-notmq.err")" == *"multi_queue"* ]] || { fail "queues=2: '$(cat "$tmp/net-notmq.err")'"; return 1; }
 	# Not the tap's owner, no CAP_NET_ADMIN: refused with the reason.
 	in_ns setpriv --reuid=65534 --regid=65534 --clear-groups "$PWD/${VIREO_BIN:-build/vireo}" run --kernel "$ELF" \
 		--net tap=$TAP --cmdline "test=hello" >"$tmp/perm.out" 2>"$tmp/perm.err"
@@ -182,5 +201,6 @@ case_run "net: 1514-byte RX frames, polled" net_rx_large_polled
 case_run "net: echo with a host responder" net_echo
 case_run "net: malformed TX chains dropped and counted exactly" net_bad
 case_run "net: a deleted tap takes the link down, the VM runs on" net_tap_deleted
-case_run "net: missing tap, bad MAC, no permission: one line, exit 2" net_bad_input
+case_run "net: queues=2 on a multi_queue tap: 2 pairs offered, pair 0 used" net_mq
+case_run "net: missing tap, bad MAC, no MQ tap, no permission: one line, exit 2" net_bad_input
 net_teardown

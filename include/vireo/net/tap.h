@@ -50,6 +50,13 @@ int tap_open(struct tap *t, const char *name, unsigned queues, char *err, size_t
 /* Tell the kernel which TAP_OFFLOAD_* the receiver can take. 0 or -errno. */
 int tap_set_offloads(struct tap *t, unsigned offloads);
 
+/*
+ * Multi-queue: let the kernel steer frames to this queue's fd, or stop it
+ * (TUNSETQUEUE attach/detach), so no frame waits on a queue nobody reads.
+ * 0 or -errno.
+ */
+int tap_enable_queue(int fd, bool on);
+
 /* One frame (vnet header first) from iov; bytes written or -errno. */
 ssize_t tap_send(int fd, const struct iovec *iov, unsigned niov);
 

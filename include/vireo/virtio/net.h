@@ -2,7 +2,8 @@
 /*
  * net.h -- virtio-net (virtio 1.2, 5.1) over a host tap (net/tap.h).
  *
- * Queues: receiveq 0, transmitq 1, controlq 2. Frames move between the
+ * Queues: receiveq 2k and transmitq 2k+1 for pair k (one tap queue each;
+ * several pairs with VIRTIO_NET_F_MQ), then the controlq. Frames move between the
  * guest's buffers and the tap with one readv/writev each, vnet header
  * included: no copies of the frame (only the 12-byte transmit header is
  * copied, so what is checked is what the tap gets).
@@ -33,6 +34,7 @@
 #define VIRTIO_NET_F_STATUS	   16
 #define VIRTIO_NET_F_CTRL_VQ	   17
 #define VIRTIO_NET_F_CTRL_RX	   18
+#define VIRTIO_NET_F_MQ		   22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR 23
 
 #define VIRTIO_NET_S_LINK_UP 1
@@ -59,12 +61,15 @@ struct virtio_net_hdr {
 #define NET_ETH_HLEN	14
 #define NET_MAX_FRAME	65536u /* a transmitted frame, header not counted */
 #define NET_MAX_DEVICES 4
+/* Queue pairs of one device: a tap queue each, 2 virtqueues each, plus control. */
+#define NET_MAX_PAIRS TAP_MAX_QUEUES
 
-/* --net tap=NAME[,mac=52:54:00:xx:xx:xx] as parsed. */
+/* --net tap=NAME[,mac=52:54:00:xx:xx:xx][,queues=N] as parsed. */
 struct net_config {
 	char tap[IFNAMSIZ];
 	uint8_t mac[6];
-	bool has_mac; /* else 52:54:00:12:34:(0x56 + index) */
+	bool has_mac;	 /* else 52:54:00:12:34:(0x56 + index) */
+	unsigned queues; /* queue pairs (VIRTIO_NET_F_MQ when > 1), a tap queue each */
 };
 
 /* 0, or -1 with a one-line reason in err (no "vireo:" prefix). */

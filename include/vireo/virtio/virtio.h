@@ -34,7 +34,7 @@
 #define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED	  128
 
-#define VIRTIO_MAX_QUEUES 8
+#define VIRTIO_MAX_QUEUES 17 /* virtio-net: 8 queue pairs and its control queue */
 
 /* Device IDs (virtio 1.2, 5). */
 #define VIRTIO_ID_NET	  1
