@@ -201,6 +201,19 @@ static void tcp_frame_fill(uint8_t *f, uint32_t len, const uint8_t *src, uint32_
 	payload_fill(tcp + TCP_HLEN, tcp_len - TCP_HLEN, seq);
 }
 
+/* The header of a TSO super-frame built by tcp_frame_fill(). */
+static struct vnet_hdr tso_hdr(void)
+{
+	return (struct vnet_hdr){
+	    .flags = VNET_HDR_F_NEEDS_CSUM,
+	    .gso_type = VNET_GSO_TCPV4,
+	    .hdr_len = TSO_HDRS,
+	    .gso_size = TSO_MSS,
+	    .csum_start = ETH_HLEN + IP_HLEN,
+	    .csum_offset = TCP_CSUM_AT,
+	};
+}
+
 /* ---- Device set-up ----------------------------------------------------------------------- */
 
 static void read_config(struct net *n)
@@ -313,7 +326,8 @@ static void PRINTF(2, 3) rx_complain(struct net *n, const char *fmt, ...)
 /* Copy what a used buffer holds onto the frame being joined; repost the buffer. */
 static void rx_absorb(struct net *n, uint8_t *buf, uint32_t skip, uint32_t len)
 {
-	uint32_t room = RX_FRAME_MAX - n->frame_len, take = len - skip;
+	uint32_t room = n->frame_len < RX_FRAME_MAX ? RX_FRAME_MAX - n->frame_len : 0;
+	uint32_t take = len - skip;
 
 	memcpy(n->frame + n->frame_len, buf + skip, take < room ? take : room);
 	n->frame_len += take; /* past RX_FRAME_MAX: rx_next() calls it malformed */
@@ -451,10 +465,8 @@ static void slot_fill(const struct tx_ring *t, unsigned s, uint16_t type)
 	struct vnet_hdr *h = slot_hdr(t, s);
 	uint8_t *f = slot_frame(t, s);
 
-	memset(h, 0, sizeof(*h));
+	*h = t->tso ? tso_hdr() : (struct vnet_hdr){0};
 	if (t->tso) {
-		*h = (struct vnet_hdr){VNET_HDR_F_NEEDS_CSUM, VNET_GSO_TCPV4, TSO_HDRS, TSO_MSS,
-				       ETH_HLEN + IP_HLEN,    TCP_CSUM_AT,    0};
 		tcp_frame_fill(f, t->size, net.mac, 0);
 	} else {
 		eth_fill(f, net.mac, type);
@@ -854,18 +866,22 @@ static unsigned nb_chain(enum net_bad_case k, const struct nb_ctx *c, struct vbu
 	case NB_GSO_WITHOUT_TSO: /* a well-formed TSO header, but HOST_TSO4 was not negotiated */
 		if (vdev_has(&net.v, VIRTIO_NET_F_HOST_TSO4))
 			return 0;
-		*h = (struct vnet_hdr){0, VNET_GSO_TCPV4, TSO_HDRS, TSO_MSS, 0, 0, 0};
+		*h = tso_hdr();
+		h->flags = 0; /* only the GSO part is wrong */
+		h->csum_start = h->csum_offset = 0;
 		b[1] = (struct vbuf){pa(c->tcp), NB_TCP_LEN, false};
 		return 2;
 	case NB_CSUM_WITHOUT_FEATURE: /* sane offsets, but CSUM was not negotiated */
 		if (vdev_has(&net.v, VIRTIO_NET_F_CSUM))
 			return 0;
-		*h = (struct vnet_hdr){VNET_HDR_F_NEEDS_CSUM, 0,	   0, 0,
-				       ETH_HLEN + IP_HLEN,    TCP_CSUM_AT, 0};
+		*h = (struct vnet_hdr){.flags = VNET_HDR_F_NEEDS_CSUM,
+				       .csum_start = ETH_HLEN + IP_HLEN,
+				       .csum_offset = TCP_CSUM_AT};
 		b[1] = (struct vbuf){pa(c->tcp), NB_TCP_LEN, false};
 		return 2;
 	case NB_CSUM_PAST_FRAME: /* the checksum would land at 74..75 of a 64-byte frame */
-		*h = (struct vnet_hdr){VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, ETH_HLEN, 60, 0};
+		*h = (struct vnet_hdr){
+		    .flags = VNET_HDR_F_NEEDS_CSUM, .csum_start = ETH_HLEN, .csum_offset = 60};
 		return 2;
 	case NB_ADDR_BEYOND_RAM:
 		b[1].addr = NB_FAR_ADDR;
