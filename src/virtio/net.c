@@ -375,7 +375,8 @@ static void rx_count(struct net_dev *net, const struct virtq_chain *c, size_t le
 {
 	struct virtio_net_hdr h;
 
-	virtq_chain_read(c, 0, &h, sizeof(h));
+	/* The header the tap wrote: a receive buffer is writable (not virtq_chain_read's). */
+	iov_to_buf(c->iov + c->nr_out, c->nr_in, 0, &h, sizeof(h));
 	net->stats.rx_packets++;
 	net->stats.rx_bytes += len - NET_HDR_LEN;
 	net->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;

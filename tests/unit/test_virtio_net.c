@@ -875,6 +875,33 @@ static void test_rx_one_buffer(void **state)
 	assert_int_equal(t->irqs[RXQ], 2);
 }
 
+/* Received GSO frames are counted in tso_frames, the others not. */
+static void test_rx_counts_gso_frames(void **state)
+{
+	struct tnet *t = *state;
+	struct virtio_net_hdr h = hdr0();
+	static uint8_t pkt[HDR_LEN + 3000];
+	uint16_t head;
+
+	net_start(t, F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4));
+	for (unsigned i = 0; i < 4; i++)
+		rx_buffer(t, HDR_LEN + 4000, &head);
+	net_send(t, pkt, make_pkt(pkt, &h, 60, 40));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h.gso_size = 1448;
+	h.hdr_len = 54;
+	h.csum_start = 34;
+	h.csum_offset = 16;
+	net_send(t, pkt, make_pkt(pkt, &h, 3000, 41));
+	net_send(t, pkt, make_pkt(pkt, &(struct virtio_net_hdr){0}, 100, 42));
+	assert_int_equal(io_round(t), 1);
+	assert_int_equal(used_idx(t, RXQ), 3);
+	assert_int_equal(stats(t).rx_packets, 3);
+	assert_int_equal(stats(t).rx_bytes, 60 + 3000 + 100);
+	assert_int_equal(stats(t).tso_frames, 1);
+}
+
 /*
  * MRG_RXBUF with 112-byte buffers (header + 100): a 1000-byte frame takes
  * ten of them (9 * 112 < 1012 <= 10 * 112), published together with
@@ -1210,6 +1237,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tx_one_irq_per_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_full_tap_waits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_one_buffer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_counts_gso_frames, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_no_buffers_not_read, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_bad_buffers, setup, teardown),
