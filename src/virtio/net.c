@@ -21,9 +21,11 @@
  *
  * The tap's fd is watched level-triggered with only what the device waits
  * for (EPOLLIN when it ran dry with buffers posted, EPOLLOUT when it was
- * full), so an idle or blocked device costs no wake-ups. A tap whose
- * interface was deleted answers EBADFD: the link goes down (STATUS, a config
- * interrupt), frames sent are dropped and counted, and the VM runs on.
+ * full), so an idle or blocked device costs no wake-ups; waiting for
+ * nothing, it takes EPOLLERR (which epoll reports whatever the events) at
+ * most once. A tap whose interface was deleted answers EBADFD: the link goes
+ * down (STATUS, a config interrupt), frames sent are dropped and counted,
+ * and the VM runs on.
  */
 #include "vireo/virtio/net.h"
 #include "vireo/core/iothread.h"
@@ -192,12 +194,20 @@ static void update_watch(struct net_dev *net)
 {
 	uint32_t want = 0;
 
-	if (net->link_up && !net->rx_readable)
-		want |= EPOLLIN;
-	if (net->link_up && net->tx_blocked)
-		want |= EPOLLOUT;
-	if (!net->link_up)
-		want = EPOLLONESHOT; /* a deleted tap reports EPOLLERR for ever: once is enough */
+	if (net->link_up && (net->vdev->status & VIRTIO_STATUS_DRIVER_OK)) {
+		if (!net->rx_readable)
+			want |= EPOLLIN;
+		if (net->tx_blocked)
+			want |= EPOLLOUT;
+	}
+	/*
+	 * epoll reports EPOLLERR and EPOLLHUP whatever the events, and a deleted
+	 * tap reports EPOLLERR for ever. Waiting for nothing (stopped, no
+	 * receive buffers, link down), the device cannot act on it: once is
+	 * enough, or the I/O thread spins until the guest does something.
+	 */
+	if (!want)
+		want = EPOLLONESHOT;
 	if (want != net->watch_events &&
 	    iothread_watch_events(net->vdev->io, net->watch, want) == 0)
 		net->watch_events = want;
@@ -555,8 +565,8 @@ static void net_reset(struct virtio_dev *vdev)
 
 	net->rx_readable = false;
 	net->tx_blocked = false;
-	if (iothread_watch_events(vdev->io, net->watch, 0) == 0)
-		net->watch_events = 0;
+	if (iothread_watch_events(vdev->io, net->watch, EPOLLONESHOT) == 0)
+		net->watch_events = EPOLLONESHOT; /* nothing until DRIVER_OK (update_watch) */
 	net->cfg.status = net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
 }
 
@@ -675,11 +685,12 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 	net->cfg.max_virtqueue_pairs = 1;
 	vdev->ops = &net->ops;
 	vdev->priv = net;
-	net->watch = iothread_add_raw(vdev->io, net->tap.fd[0], 0, tap_ready, vdev);
+	net->watch = iothread_add_raw(vdev->io, net->tap.fd[0], EPOLLONESHOT, tap_ready, vdev);
 	if (net->watch < 0) {
 		vireo_err("net %s: cannot watch the tap", tap->name);
 		return -1;
 	}
+	net->watch_events = EPOLLONESHOT;
 	return 0;
 }
 

@@ -1133,6 +1133,71 @@ static void test_link_down_on_transmit(void **state)
 	assert_int_equal(t->config_changes, 0);
 }
 
+/* Wake-ups of the tap's handler over `rounds` rounds of the I/O thread. */
+static unsigned tap_wakeups(struct tnet *t, unsigned rounds)
+{
+	unsigned calls = 0;
+
+	for (unsigned i = 0; i < rounds; i++)
+		calls += io_round(t);
+	return calls;
+}
+
+/*
+ * A tap deleted while the device has no receive buffers: epoll reports
+ * EPOLLERR whatever the watch waits for, and the device cannot act on it
+ * until the guest posts a buffer. It must not be woken for it again and
+ * again meanwhile (the I/O thread would spin); the buffer's kick then finds
+ * the link gone.
+ */
+static void test_tap_gone_without_rx_buffers(void **state)
+{
+	struct tnet *t = *state;
+	struct stderr_capture cap;
+	uint16_t head;
+
+	net_create_fd(t, F(VIRTIO_NET_F_STATUS), detached_tun(), NULL);
+	net_activate(t);
+	assert_true(tap_wakeups(t, 20) <= 2);
+	assert_int_equal(tap_wakeups(t, 5), 0);
+	assert_int_equal(stats(t).link_down, 0); /* not known yet: nothing was read */
+
+	rx_buffer(t, HDR_LEN + 1514, &head);
+	stderr_capture_begin(&cap);
+	kick(t, RXQ);
+	assert_substr(stderr_capture_end(&cap), "link down");
+	assert_int_equal(stats(t).link_down, 1);
+	assert_int_equal(config_status(t), 0);
+	assert_int_equal(t->config_changes, 1);
+	assert_int_equal(used_idx(t, RXQ), 0);
+	assert_int_equal(tap_wakeups(t, 5), 0);
+}
+
+/*
+ * The same before the driver set DRIVER_OK (a guest without a virtio-net
+ * driver, or one that reset the device): nothing to do with the tap, so no
+ * wake-ups for it either.
+ */
+static void test_tap_gone_before_driver_ok(void **state)
+{
+	struct tnet *t = *state;
+
+	net_create_fd(t, F(VIRTIO_NET_F_STATUS), detached_tun(), NULL);
+	assert_true(tap_wakeups(t, 20) <= 1);
+	assert_int_equal(tap_wakeups(t, 5), 0);
+
+	/* Started with no receive buffers, then reset. */
+	net_activate(t);
+	assert_true(tap_wakeups(t, 20) <= 2);
+	pthread_mutex_lock(&t->d.lock);
+	t->d.ops->reset(&t->d);
+	t->d.status = 0;
+	pthread_mutex_unlock(&t->d.lock);
+	assert_true(tap_wakeups(t, 20) <= 1);
+	assert_int_equal(tap_wakeups(t, 5), 0);
+	assert_int_equal(stats(t).link_down, 0);
+}
+
 /* ==== control queue ==== */
 
 #define CTRL_OK	 0
@@ -1244,6 +1309,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rx_through_iothread, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_link_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_link_down_on_transmit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tap_gone_without_rx_buffers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tap_gone_before_driver_ok, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_not_negotiated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_malformed, setup, teardown),
