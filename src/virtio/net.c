@@ -73,6 +73,7 @@ struct net_dev {
 	int watch; /* the tap fd's slot in vdev->io */
 	uint32_t watch_events;
 	struct net_config_space cfg;
+	uint8_t mac[6]; /* the MAC it was given: the driver may set another until a reset */
 
 	bool rx_readable; /* the tap may have frames: read until EAGAIN */
 	bool tx_blocked;  /* the tap was full: wait for EPOLLOUT */
@@ -568,6 +569,7 @@ static void net_reset(struct virtio_dev *vdev)
 	if (iothread_watch_events(vdev->io, net->watch, EPOLLONESHOT) == 0)
 		net->watch_events = EPOLLONESHOT; /* nothing until DRIVER_OK (update_watch) */
 	net->cfg.status = net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+	memcpy(net->cfg.mac, net->mac, 6); /* undo MAC_ADDR_SET: a new driver reads ours */
 }
 
 static void net_config_read(struct virtio_dev *vdev, size_t off, void *buf, size_t len)
@@ -677,10 +679,11 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 	net->link_up = true;
 	net->watch = -1;
 	if (cfg->has_mac)
-		memcpy(net->cfg.mac, cfg->mac, 6);
+		memcpy(net->mac, cfg->mac, 6);
 	else
-		memcpy(net->cfg.mac,
+		memcpy(net->mac,
 		       (uint8_t[6]){0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)}, 6);
+	memcpy(net->cfg.mac, net->mac, 6);
 	net->cfg.status = VIRTIO_NET_S_LINK_UP;
 	net->cfg.max_virtqueue_pairs = 1;
 	vdev->ops = &net->ops;

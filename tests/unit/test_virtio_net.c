@@ -1265,6 +1265,31 @@ static void test_ctrl_not_negotiated(void **state)
 	assert_memory_equal(mac, ((uint8_t[]){0x52, 0x54, 0x00, 0x12, 0x34, 0x56}), 6);
 }
 
+/*
+ * A device reset gives back the MAC the device was configured with: the
+ * driver that comes next (a rebooted guest) reads the configured one, not
+ * what the last one set with MAC_ADDR_SET.
+ */
+static void test_reset_restores_mac(void **state)
+{
+	struct tnet *t = *state;
+	uint8_t mac[6];
+
+	net_create_fd(t, F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_CTRL_MAC_ADDR), t->sp[0],
+		      "02:11:22:33:44:55");
+	net_activate(t);
+	assert_int_equal(ctrl(t, (uint8_t[]){1, 1, 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, 8),
+			 CTRL_OK);
+	config_read(t, 0, mac, 6);
+	assert_memory_equal(mac, ((uint8_t[]){0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}), 6);
+	pthread_mutex_lock(&t->d.lock);
+	t->d.ops->reset(&t->d);
+	t->d.status = 0;
+	pthread_mutex_unlock(&t->d.lock);
+	config_read(t, 0, mac, 6);
+	assert_memory_equal(mac, ((uint8_t[]){0x02, 0x11, 0x22, 0x33, 0x44, 0x55}), 6);
+}
+
 /* A chain with no command or no ack byte comes back with nothing written. */
 static void test_ctrl_malformed(void **state)
 {
@@ -1314,6 +1339,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_not_negotiated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_restores_mac, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
