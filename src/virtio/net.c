@@ -353,6 +353,8 @@ static void rx_take_more(struct net_dev *net, struct virtq *vq, struct rx_buffer
 
 		if (r == 0)
 			break;
+		if (r < 0)
+			vq->stats.malformed--; /* popped again by the loop, and counted then */
 		if (r < 0 || !rx_buffer_ok(&net->extra) ||
 		    b->niov + net->extra.nr_in > NET_IOV_MAX) {
 			virtq_unpop(vq, 1);

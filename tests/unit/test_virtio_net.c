@@ -955,6 +955,36 @@ static void test_rx_mergeable(void **state)
 }
 
 /*
+ * MRG_RXBUF, a malformed chain (outside guest RAM) behind the first buffer:
+ * the frame goes into the first buffer alone, the malformed chain comes back
+ * empty after it, and it is counted once as malformed.
+ */
+static void test_rx_mergeable_malformed_next(void **state)
+{
+	struct tnet *t = *state;
+	struct buf bad = {RAM - 16, 64, true};
+	uint8_t pkt[HDR_LEN + 60];
+	uint16_t head, bad_head;
+	uint64_t g;
+
+	net_start(t, F(VIRTIO_NET_F_MRG_RXBUF));
+	g = rx_buffer(t, HDR_LEN + 100, &head);
+	bad_head = chain(t, RXQ, &bad, 1);
+	net_send(t, pkt, make_pkt(pkt, &(struct virtio_net_hdr){0}, 60, 55));
+	assert_int_equal(io_round(t), 1);
+	assert_int_equal(used_idx(t, RXQ), 2);
+	assert_int_equal(used_id(t, RXQ, 0), head);
+	assert_int_equal(used_len(t, RXQ, 0), sizeof(pkt));
+	assert_int_equal(((struct virtio_net_hdr *)ram(t, g, HDR_LEN))->num_buffers, 1);
+	assert_memory_equal(ram(t, g + HDR_LEN, 60), pkt + HDR_LEN, 60);
+	assert_int_equal(used_id(t, RXQ, 1), bad_head);
+	assert_int_equal(used_len(t, RXQ, 1), 0);
+	assert_int_equal(t->d.vq[RXQ].stats.malformed, 1);
+	assert_int_equal(stats(t).rx_packets, 1);
+	assert_int_equal(t->irqs[RXQ], 1);
+}
+
+/*
  * No receive buffers: the frame stays in the tap (not read, not dropped)
  * and the device stops waiting for EPOLLIN (level-triggered, it would be
  * woken for ever); a receiveq kick with a buffer brings the frame in.
@@ -1329,6 +1359,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rx_one_buffer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_counts_gso_frames, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_mergeable_malformed_next, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_no_buffers_not_read, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_bad_buffers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_through_iothread, setup, teardown),
