@@ -21,9 +21,11 @@
  *
  * The tap's fd is watched level-triggered with only what the device waits
  * for (EPOLLIN when it ran dry with buffers posted, EPOLLOUT when it was
- * full), so an idle or blocked device costs no wake-ups. A tap whose
- * interface was deleted answers EBADFD: the link goes down (STATUS, a config
- * interrupt), frames sent are dropped and counted, and the VM runs on.
+ * full), so an idle or blocked device costs no wake-ups; waiting for
+ * nothing, it takes EPOLLERR (which epoll reports whatever the events) at
+ * most once. A tap whose interface was deleted answers EBADFD: the link goes
+ * down (STATUS, a config interrupt), frames sent are dropped and counted,
+ * and the VM runs on.
  */
 #include "vireo/virtio/net.h"
 #include "vireo/core/iothread.h"
@@ -92,6 +94,7 @@ struct net_dev {
 	unsigned active_pairs; /* in use: 1 until the driver sets more (MQ) */
 	unsigned ctrlq;	       /* the control queue's index */
 	struct net_config_space cfg;
+	uint8_t mac[6]; /* the MAC it was given: the driver may set another until a reset */
 
 	bool link_up;
 	struct virtio_net_stats stats;
@@ -231,12 +234,21 @@ static void update_watch(struct net_pair *p)
 	struct net_dev *net = p->net;
 	uint32_t want = 0;
 
-	if (net->link_up && pair_active(p) && !p->rx_readable)
-		want |= EPOLLIN;
-	if (net->link_up && pair_active(p) && p->tx_blocked)
-		want |= EPOLLOUT;
-	if (!net->link_up)
-		want = EPOLLONESHOT; /* a deleted tap reports EPOLLERR for ever: once is enough */
+	if (net->link_up && pair_active(p) && (net->vdev->status & VIRTIO_STATUS_DRIVER_OK)) {
+		if (!p->rx_readable)
+			want |= EPOLLIN;
+		if (p->tx_blocked)
+			want |= EPOLLOUT;
+	}
+	/*
+	 * epoll reports EPOLLERR and EPOLLHUP whatever the events, and a deleted
+	 * tap reports EPOLLERR for ever. Waiting for nothing (stopped, no
+	 * receive buffers, link down, pair unused), the device cannot act on
+	 * it: once is enough, or the I/O thread spins until the guest does
+	 * something.
+	 */
+	if (!want)
+		want = EPOLLONESHOT;
 	if (want != p->watch_events && iothread_watch_events(net->vdev->io, p->watch, want) == 0)
 		p->watch_events = want;
 }
@@ -386,6 +398,8 @@ static void rx_take_more(struct net_dev *net, struct virtq *vq, struct rx_buffer
 
 		if (r == 0)
 			break;
+		if (r < 0)
+			vq->stats.malformed--; /* popped again by the loop, and counted then */
 		if (r < 0 || !rx_buffer_ok(&net->extra) ||
 		    b->niov + net->extra.nr_in > NET_IOV_MAX) {
 			virtq_unpop(vq, 1);
@@ -419,7 +433,8 @@ static void rx_count(struct net_dev *net, const struct virtq_chain *c, size_t le
 {
 	struct virtio_net_hdr h;
 
-	virtq_chain_read(c, 0, &h, sizeof(h));
+	/* The header the tap wrote: a receive buffer is writable (not virtq_chain_read's). */
+	iov_to_buf(c->iov + c->nr_out, c->nr_in, 0, &h, sizeof(h));
 	net->stats.rx_packets++;
 	net->stats.rx_bytes += len - NET_HDR_LEN;
 	net->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
@@ -634,10 +649,12 @@ static void net_reset(struct virtio_dev *vdev)
 		struct net_pair *p = &net->pair[i];
 
 		p->rx_readable = p->tx_blocked = false;
-		if (iothread_watch_events(vdev->io, p->watch, 0) == 0)
-			p->watch_events = 0;
+		/* nothing until DRIVER_OK (update_watch) */
+		if (iothread_watch_events(vdev->io, p->watch, EPOLLONESHOT) == 0)
+			p->watch_events = EPOLLONESHOT;
 	}
 	net->cfg.status = net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+	memcpy(net->cfg.mac, net->mac, 6); /* undo MAC_ADDR_SET: a new driver reads ours */
 }
 
 static void net_config_read(struct virtio_dev *vdev, size_t off, void *buf, size_t len)
@@ -754,10 +771,11 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 	net->ops.num_queues = net->ctrlq + 1;
 	net->link_up = true;
 	if (cfg->has_mac)
-		memcpy(net->cfg.mac, cfg->mac, 6);
+		memcpy(net->mac, cfg->mac, 6);
 	else
-		memcpy(net->cfg.mac,
+		memcpy(net->mac,
 		       (uint8_t[6]){0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)}, 6);
+	memcpy(net->cfg.mac, net->mac, 6);
 	net->cfg.status = VIRTIO_NET_S_LINK_UP;
 	net->cfg.max_virtqueue_pairs = (uint16_t)net->nr_pairs;
 	vdev->ops = &net->ops;
@@ -768,11 +786,12 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		struct net_pair *p = &net->pair[i];
 
-		p->watch = iothread_add_raw(vdev->io, p->fd, 0, tap_ready, p);
+		p->watch = iothread_add_raw(vdev->io, p->fd, EPOLLONESHOT, tap_ready, p);
 		if (p->watch < 0) {
 			vireo_err("net %s: cannot watch the tap", tap->name);
 			return -1;
 		}
+		p->watch_events = EPOLLONESHOT;
 	}
 	return 0;
 }

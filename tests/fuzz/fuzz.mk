@@ -25,6 +25,11 @@ FUZZ_SRCS_virtio_pci := src/virtio/virtio_pci.c src/pci/pci.c src/pci/msix.c src
 	src/core/iothread.c src/core/gmem.c src/lib/util.c
 # io_uring for real, and the engine opener wrapped so the fuzzer watches every request.
 FUZZ_LDFLAGS_virtio_pci := -luring -Wl,--wrap=disk_backend_open
+FUZZ_NAMES += virtio_net
+FUZZ_SRCS_virtio_net := src/virtio/net.c src/net/tap.c src/virtio/queue.c src/virtio/device.c \
+	src/core/iothread.c src/core/gmem.c src/lib/util.c
+# The fake tap is a socket, which takes no TUNSETOFFLOAD: the fuzzer answers instead.
+FUZZ_LDFLAGS_virtio_net := -Wl,--wrap=tap_set_offloads
 
 FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_HDRS := $(wildcard include/vireo/*.h include/vireo/*/*.h)
