@@ -102,6 +102,7 @@ struct net_dev {
 	/* Scratch of the I/O thread (under the lock): no allocation per frame. */
 	struct iovec iov[NET_IOV_MAX + 1];
 	struct virtq_chain extra; /* a further receive buffer of a merged frame */
+	uint8_t overflow;	  /* where a frame too large for the buffers spills */
 };
 
 /* ---- the --net argument ---- */
@@ -138,7 +139,9 @@ int virtio_net_parse_arg(const char *arg, struct net_config *out, char *err, siz
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
-		if (n > 4 && !memcmp(p, "tap=", 4)) {
+		if (n >= 4 && !memcmp(p, "tap=", 4)) {
+			if (n == 4)
+				return errf(err, errlen, "empty tap name");
 			if (n - 4 >= sizeof(out->tap))
 				return errf(err, errlen, "tap name longer than %zu characters",
 					    sizeof(out->tap) - 1);
@@ -458,6 +461,13 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 	b.niov = append_iov(net, 0, c);
 	if (mrg)
 		rx_take_more(net, vq, &b, rx_frame_max(vdev));
+	/*
+	 * One byte of ours after the guest's buffers: a frame that does not fit
+	 * reads one byte more than they hold (a tap returns what it copied), so
+	 * it is told apart from one that fills them exactly.
+	 */
+	if (b.niov < NET_IOV_MAX)
+		net->iov[b.niov++] = (struct iovec){.iov_base = &net->overflow, .iov_len = 1};
 	len = tap_recv(p->fd, net->iov, b.niov);
 	if (len < 0 || (size_t)len < NET_HDR_LEN) {
 		virtq_unpop(vq, b.n - 1);
@@ -471,6 +481,13 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 			net->stats.rx_dropped++; /* the kernel consumed the frame */
 		/* Next read after EPOLLIN (at once if more wait): an error cannot loop here. */
 		p->rx_readable = false;
+		return VIRTIO_CHAIN_LATER;
+	}
+	if ((size_t)len > b.total) {
+		/* Larger than every buffer we could give it: the guest would get a
+		 * cut frame. Drop it (counted), keep the buffers. */
+		virtq_unpop(vq, b.n - 1);
+		net->stats.rx_dropped++;
 		return VIRTIO_CHAIN_LATER;
 	}
 	rx_count(net, c, (size_t)len, q);

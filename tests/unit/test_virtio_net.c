@@ -419,7 +419,7 @@ static void test_parse_arg_bad(void **state)
 	    {"tap=t,speed=10", "unknown option 'speed=10'"},
 	    {"tap=t,,mac=52:54:00:12:34:56", "unknown option"},
 	    {"tap=abcdefghijklmnop", "longer than 15"},
-	    {"tap=", "unknown option"},
+	    {"tap=", "empty tap name"},
 	};
 	struct net_config c;
 	char err[160];
@@ -873,6 +873,32 @@ static void test_rx_one_buffer(void **state)
 	assert_int_equal(used_id(t, RXQ, 1), head2);
 	assert_memory_equal(ram(t, g2 + HDR_LEN, 60), pkt + HDR_LEN, 60);
 	assert_int_equal(t->irqs[RXQ], 2);
+}
+
+/* A frame larger than the buffers is dropped and counted, never cut; the buffer is kept. */
+static void test_rx_too_large_dropped(void **state)
+{
+	struct tnet *t = *state;
+	struct virtio_net_hdr h = hdr0();
+	uint8_t pkt[HDR_LEN + 200];
+	uint16_t head;
+	uint64_t g;
+
+	net_start(t, F(VIRTIO_NET_F_GUEST_CSUM));
+	g = rx_buffer(t, HDR_LEN + 100, &head);
+	net_send(t, pkt, make_pkt(pkt, &h, 200, 50));
+	io_round(t);
+	assert_int_equal(used_idx(t, RXQ), 0); /* nothing handed over */
+	assert_int_equal(stats(t).rx_dropped, 1);
+	assert_int_equal(stats(t).rx_packets, 0);
+	/* A frame that fills the buffer exactly is not mistaken for one too large. */
+	net_send(t, pkt, make_pkt(pkt, &h, 100, 51));
+	io_round(t);
+	assert_int_equal(used_idx(t, RXQ), 1);
+	assert_int_equal(used_id(t, RXQ, 0), head);
+	assert_int_equal(used_len(t, RXQ, 0), HDR_LEN + 100);
+	assert_memory_equal(ram(t, g + HDR_LEN, 100), pkt + HDR_LEN, 100);
+	assert_int_equal(stats(t).rx_dropped, 1);
 }
 
 /* Received GSO frames are counted in tso_frames, the others not. */
@@ -1357,6 +1383,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tx_one_irq_per_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_full_tap_waits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_one_buffer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_too_large_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_counts_gso_frames, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_mergeable_malformed_next, setup, teardown),
