@@ -29,6 +29,8 @@
 set -euo pipefail
 # shellcheck source=tests/linux/kvm-limit.sh
 source "$(dirname "${BASH_SOURCE[0]}")/kvm-limit.sh"
+# shellcheck source=tests/linux/stock-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stock-lib.sh"
 
 CACHE=build/linux-cache
 VIREO=${VIREO:-build/vireo}
@@ -61,20 +63,8 @@ die() {
 	exit 1
 }
 
-[[ -c /dev/kvm && -r /dev/kvm && -w /dev/kvm ]] || skip "no usable /dev/kvm"
-[[ -x $VIREO ]] || die "$VIREO is not built"
-for tool in jq cpio gzip dpkg-deb ip python3; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-[[ -x /bin/busybox ]] || die "/bin/busybox not found (apt-get install busybox-static)"
-command -v apt-get >/dev/null || skip "not a Debian host: no apt-get to fetch the kernel"
-tests/linux/fetch-debian-kernel.sh "$CACHE" || die "could not fetch Debian's cloud kernel"
-package=$(sed -n 's/^package=//p' "$CACHE/version")
-shopt -s nullglob
-debs=("$CACHE/${package}"_*.deb)
-shopt -u nullglob
-((${#debs[@]} == 1)) || die "no single $package .deb in $CACHE (found ${#debs[@]})"
-
+stock_require ip python3
+stock_kernel_deb
 tmp=$(mktemp -d)
 
 # --- the network: a namespace with the tap, the host end at 10.0.2.1 -------
@@ -112,19 +102,10 @@ PY
 
 # --- the initramfs: busybox, the modules, /init ---------------------------
 root=$tmp/root
-mkdir -p "$root"/{bin,lib/modules,proc,sys,dev}
-cp /bin/busybox "$root/bin/"
-dpkg-deb --fsys-tarfile "${debs[0]}" |
-	tar -x -C "$tmp" --wildcards './lib/modules/*/kernel/drivers/virtio/*' \
-		'./lib/modules/*/kernel/drivers/net/virtio_net.ko*' \
-		'./lib/modules/*/kernel/drivers/net/net_failover.ko*' \
-		'./lib/modules/*/kernel/net/core/failover.ko*' ||
-	die "cannot extract the virtio-net modules from ${debs[0]}"
-for m in $MODULES; do
-	ko=$(find "$tmp/lib/modules" -name "$m.ko" -print -quit)
-	[[ -n $ko ]] || die "$m.ko is not in ${debs[0]} (compressed modules are not handled)"
-	cp "$ko" "$root/lib/modules/"
-done
+stock_initramfs_tree "$root" "$MODULES" './lib/modules/*/kernel/drivers/virtio/*' \
+	'./lib/modules/*/kernel/drivers/net/virtio_net.ko*' \
+	'./lib/modules/*/kernel/drivers/net/net_failover.ko*' \
+	'./lib/modules/*/kernel/net/core/failover.ko*'
 cat >"$root/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -149,21 +130,7 @@ echo "T: intx-lines \$(grep -c 'IO-APIC.*virtio' /proc/interrupts)"
 echo "T: done"
 reboot -f
 EOF
-chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$tmp/initrd.gz" ||
-	die "cannot build the initramfs"
-
-t() { sed -n "s/^$1 //p" "$tlog" | head -n 1; }
-st() { jq -r "$1" "$stats"; }
-fails=0
-verdict() { # name, then an error message or nothing
-	if [[ -z $2 ]]; then
-		echo "PASS: stock Linux $1"
-	else
-		echo "FAIL: stock Linux $1: $2"
-		fails=$((fails + 1))
-	fi
-}
+stock_pack_initramfs "$root" "$tmp/initrd.gz"
 
 # Feature bit N of a virtio features string (bit 0 first).
 bit() { [[ ${1:$2:1} == 1 ]]; }

@@ -42,6 +42,8 @@
 set -euo pipefail
 # shellcheck source=tests/linux/kvm-limit.sh
 source "$(dirname "${BASH_SOURCE[0]}")/kvm-limit.sh"
+# shellcheck source=tests/linux/stock-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stock-lib.sh"
 
 CACHE=build/linux-cache
 VIREO=${VIREO:-build/vireo}
@@ -68,37 +70,16 @@ die() {
 	exit 1
 }
 
-[[ -c /dev/kvm && -r /dev/kvm && -w /dev/kvm ]] || skip "no usable /dev/kvm"
-[[ -x $VIREO ]] || die "$VIREO is not built"
-for tool in jq cpio gzip dpkg-deb md5sum cmp; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-[[ -x /bin/busybox ]] || die "/bin/busybox not found (apt-get install busybox-static)"
-command -v apt-get >/dev/null || skip "not a Debian host: no apt-get to fetch the kernel"
-tests/linux/fetch-debian-kernel.sh "$CACHE" || die "could not fetch Debian's cloud kernel"
-package=$(sed -n 's/^package=//p' "$CACHE/version")
-shopt -s nullglob
-debs=("$CACHE/${package}"_*.deb)
-shopt -u nullglob
-((${#debs[@]} == 1)) || die "no single $package .deb in $CACHE (found ${#debs[@]})"
-
+stock_require md5sum cmp
+stock_kernel_deb
 tmp=$(mktemp -d)
 
 # --- the initramfs: busybox, the modules, /init ---------------------------
 root=$tmp/root
-mkdir -p "$root"/{bin,lib/modules,proc,sys,dev}
-cp /bin/busybox "$root/bin/"
-dpkg-deb --fsys-tarfile "${debs[0]}" |
-	tar -x -C "$tmp" --wildcards './lib/modules/*/kernel/drivers/virtio/*' \
-		'./lib/modules/*/kernel/drivers/block/virtio_blk.ko*' \
-		'./lib/modules/*/kernel/drivers/char/virtio_console.ko*' \
-		'./lib/modules/*/kernel/drivers/char/hw_random/virtio-rng.ko*' ||
-	die "cannot extract the virtio modules from ${debs[0]}"
-for m in $MODULES; do
-	ko=$(find "$tmp/lib/modules" -name "$m.ko" -print -quit)
-	[[ -n $ko ]] || die "$m.ko is not in ${debs[0]} (compressed modules are not handled)"
-	cp "$ko" "$root/lib/modules/"
-done
+stock_initramfs_tree "$root" "$MODULES" './lib/modules/*/kernel/drivers/virtio/*' \
+	'./lib/modules/*/kernel/drivers/block/virtio_blk.ko*' \
+	'./lib/modules/*/kernel/drivers/char/virtio_console.ko*' \
+	'./lib/modules/*/kernel/drivers/char/hw_random/virtio-rng.ko*'
 cat >"$root/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -132,12 +113,9 @@ echo "T: i8042-kbd-port \$(dmesg | grep -c 'serio: i8042 KBD port at 0x60,0x64')
 echo "T: done"
 reboot -f
 EOF
-chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$tmp/initrd.gz" ||
-	die "cannot build the initramfs"
+stock_pack_initramfs "$root" "$tmp/initrd.gz"
 
 # --- one boot: MODE (msix or intx), extra command line ----------------------
-fails=0
 boot() { # MODE (msix or intx), extra command line, extra vireo options...
 	local mode=$1 extra=$2 name rc=0 err n dev rng_name rng_bytes failed_mods ids detail
 	local id feat
@@ -256,16 +234,6 @@ boot() { # MODE (msix or intx), extra command line, extra vireo options...
 	verdict "ACPI: Linux reads vireo's tables and brings up both vCPUs" "$err"
 }
 
-t() { sed -n "s/^$1 //p" "$tlog" | head -n 1; }
-st() { jq -r "$1" "$stats"; }
-verdict() { # name, then an error message or nothing
-	if [[ -z $2 ]]; then
-		echo "PASS: stock Linux $1"
-	else
-		echo "FAIL: stock Linux $1: $2"
-		fails=$((fails + 1))
-	fi
-}
 
 disk=$tmp/disk.img # 8 MiB of random data, fresh for each boot
 mib() { dd if="$disk" bs=1048576 skip="$1" count=1 2>/dev/null; }
