@@ -116,7 +116,8 @@ static enum config_result bad(const char *fmt, const char *arg)
 	return CONFIG_ERROR;
 }
 
-/* --net tap=NAME[,mac=MAC][,queues=N]: checked here, so a bad MAC is reported before KVM is touched. */
+/* --net tap=NAME[,mac=MAC][,queues=N]: checked here, so a bad MAC is
+ * reported before KVM is touched. */
 static enum config_result parse_net(const char *arg, struct vm_config *cfg)
 {
 	char err[256];
