@@ -5,6 +5,7 @@
  */
 #include "vireo/abi/guest_abi.h"
 #include "vireo/hw/legacy.h"
+#include "vireo/hw/no_pit.h"
 #include "vireo/lib/util.h"
 #include "vireo/machine/machine.h"
 
@@ -43,6 +44,23 @@ static int io_delay_init(struct machine *m)
 	}
 	m->io_delay_eventfd = io.fd;
 	vm->pio.region[region].kernel_eventfd = io.fd;
+	return 0;
+}
+
+/*
+ * Without the in-kernel PIT (--no-pit) its ports would be unassigned and read
+ * all ones, which sends PIT probes into long loops; no_pit.h answers them
+ * so they give up at once. The exits are counted under these names.
+ */
+static int no_pit_init(struct machine *m)
+{
+	struct bus *pio = &m->vm.pio;
+
+	if (m->vm.active[OPT_PIT])
+		return 0;
+	if (bus_register(pio, NO_PIT_PORT, NO_PIT_PORTS, "no-pit", no_pit_io, NULL) < 0 ||
+	    bus_register(pio, NO_PIT_PORT61, 1, "no-pit-port61", no_pit_port61_io, NULL) < 0)
+		return -1;
 	return 0;
 }
 
@@ -97,6 +115,8 @@ int platform_devices_init(struct machine *m)
 	 * status, and (C << 1) | 1 can read as one of vireo's own. */
 	if (m->cfg.debug_exit && bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit",
 					      debug_exit_io, &m->debug_exit) < 0)
+		return -1;
+	if (no_pit_init(m) < 0)
 		return -1;
 	return io_delay_init(m);
 }
