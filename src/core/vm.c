@@ -24,6 +24,7 @@ void vm_init_state(struct vm *vm, const struct vm_params *params, uint64_t start
 	memset(vm, 0, sizeof(*vm));
 	vm->params = *params;
 	vm->kvm_fd = vm->vm_fd = vm->stats_fd = -1;
+	vm->keeper.fd = -1;
 	vm->stop_eventfd = -1;
 	vm->start_ns = start_ns;
 	sandbox_init(&vm->sandbox, &params->sandbox);
@@ -160,6 +161,8 @@ static int create_kvm_vm(struct vm *vm)
 		vireo_perror("KVM_CREATE_VM");
 		return -1;
 	}
+	/* First, while we hold few fds and no guest RAM: the keeper closes the rest. */
+	keeper_start(&vm->keeper, vm->vm_fd);
 	/*
 	 * Intel VMX needs these outside guest RAM before the first vCPU exists
 	 * (real-mode emulation). AMD ignores them; a KVM without VMX's needs

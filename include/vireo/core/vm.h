@@ -11,7 +11,7 @@
  *
  *   vm_init_state()  the parts that need no kernel
  *   vm_create_kvm()  open KVM, check capabilities, create the VM (irqchip,
- *                    PIT), give it RAM                        (main thread)
+ *                    PIT, the keeper of keeper.h), give it RAM (main thread)
  *   vcpus_create()   after the machine's boot image, devices and tables
  *   vcpus_start(), vcpus_stop()   the vCPU threads
  *   vm_destroy()     release the core; safe on a half-built VM
@@ -22,6 +22,7 @@
 #include "vireo/core/bus.h"
 #include "vireo/core/gmem.h"
 #include "vireo/core/irq.h"
+#include "vireo/core/keeper.h"
 #include "vireo/core/optimization.h"
 #include "vireo/core/sandbox.h"
 #include "vireo/core/stats.h"
@@ -73,6 +74,7 @@ struct vm {
 	struct vm_params params;
 
 	int kvm_fd, vm_fd, stats_fd;
+	struct keeper keeper; /* holds the VM so that KVM destroys it after our exit */
 	int run_size;
 	int max_vcpus;
 	bool active[OPT_COUNT]; /* optimizations actually in force */
@@ -115,7 +117,11 @@ int vm_create_kvm(struct vm *vm);
 /* Close and free the vCPUs (before the devices they may still be using go). */
 void vcpus_destroy(struct vm *vm);
 
-/* Release the core: vCPUs, fds, RAM. Safe on a half-built VM. */
+/*
+ * Release the core: vCPUs, fds, RAM. Safe on a half-built VM. The keeper's
+ * socket stays open: the process's exit closes it, and the keeper then lets
+ * KVM destroy the VM (keeper.h).
+ */
 void vm_destroy(struct vm *vm);
 
 /*
