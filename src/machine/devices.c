@@ -97,12 +97,25 @@ static int add_disks(struct machine *m)
 	return 0;
 }
 
+/* The virtio devices the command line asks for. */
+static unsigned devices_wanted(const struct machine *m)
+{
+	return m->cfg.nr_disks + (m->cfg.rng ? 1 : 0) + (m->cfg.virtio_console ? 1 : 0);
+}
+
+/*
+ * --iothreads N, but no more threads than devices: a thread with nothing to
+ * run would only cost start-up time (a thread start and its filter) and a
+ * wake-up at stop. Without devices, none.
+ */
 static int iothreads_init(struct machine *m)
 {
 	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : 1;
 
 	if (n > CONFIG_MAX_IOTHREADS)
 		n = CONFIG_MAX_IOTHREADS;
+	if (n > devices_wanted(m))
+		n = devices_wanted(m);
 	for (unsigned i = 0; i < n; i++) {
 		m->nr_io++; /* counted even if it fails: destroy closes what it opened */
 		if (iothread_init(&m->io[i]) < 0)
