@@ -1,6 +1,6 @@
 # vireo -- top-level, non-recursive Makefile.
 #
-#   make          build build/vireo, the test guest and the host tools
+#   make          build build/vireo, the test guest, the host tools and the bench's programs
 #   make run      ... and boot the test guest (hello), printing its exit report
 #   make check    build everything and run every test; last line "N passed, N failed"
 #   make format   clang-format the C sources
@@ -31,7 +31,7 @@ VIREO_SAN := $(BUILD)/vireo-san
 LIBVIREO_SAN := $(BUILD)/libvireo-san.a
 
 .PHONY: all deps run check unit-tests format clean
-all: deps $(VIREO) guest tools
+all: deps $(VIREO) guest tools bench-tools
 
 deps:
 	@sh mk/deps.sh
@@ -58,6 +58,7 @@ $(LIBVIREO_SAN): $(VIREO_SAN_OBJS)
 
 include guest/guest.mk
 include tools/tools.mk
+include bench/bench.mk
 include tests/tests.mk
 include tests/fuzz/fuzz.mk
 
