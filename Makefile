@@ -14,6 +14,10 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wvla 
 	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
 CFLAGS := $(CFLAGS_COMMON) -O2
 LDLIBS := -pthread -luring -lseccomp
+# build/vireo is static-pie: no dynamic loader and no libraries to map and
+# relocate at every start (0.6 ms of CPU a boot on our PVM host, bench/startup),
+# still position-independent for ASLR. The sanitized builds stay dynamic.
+VIREO_LDFLAGS := -static-pie
 # The test build: the same sources with AddressSanitizer and UBSan.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # VIREO_TEST_HOOKS: test-only paths (e.g. VIREO_TEST_FORBIDDEN_SYSCALL, which
@@ -47,7 +51,7 @@ $(BUILD)/san/%.o: %.c Makefile | deps
 	$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
 $(VIREO): $(VIREO_OBJS) $(MAIN_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(VIREO_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(VIREO_SAN): $(VIREO_SAN_OBJS) $(MAIN_SAN_OBJ)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
