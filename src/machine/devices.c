@@ -112,10 +112,10 @@ static int iothreads_init(struct machine *m)
 {
 	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : 1;
 
-	if (n > CONFIG_MAX_IOTHREADS)
-		n = CONFIG_MAX_IOTHREADS;
 	if (n > devices_wanted(m))
 		n = devices_wanted(m);
+	if (n > CONFIG_MAX_IOTHREADS) /* last, so the compiler sees the bound of the names */
+		n = CONFIG_MAX_IOTHREADS;
 	for (unsigned i = 0; i < n; i++) {
 		m->nr_io++; /* counted even if it fails: destroy closes what it opened */
 		if (iothread_init(&m->io[i]) < 0)
