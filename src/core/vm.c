@@ -12,6 +12,7 @@
 #include "vireo/arch/x86/layout.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,15 +183,11 @@ static int create_kvm_vm(struct vm *vm)
 	return 0;
 }
 
-static int setup_memory(struct vm *vm)
+/* Tells KVM about guest RAM, slot by slot (a thread of its own, or inline). */
+static void *register_memslots(void *arg)
 {
-	if (vm->active[OPT_HUGEPAGES] && !gmem_thp_available()) {
-		vireo_warn("transparent huge pages are disabled on this host: 4 KiB pages only");
-		vm->active[OPT_HUGEPAGES] = false;
-	}
-	if (gmem_alloc(&vm->mem, vm->params.mem_bytes, vm->active[OPT_HUGEPAGES],
-		       vm->active[OPT_PREFAULT]) < 0)
-		return -1;
+	struct vm *vm = arg;
+
 	for (unsigned i = 0; i < vm->mem.nr_slots; i++) {
 		const struct gmem_slot *s = &vm->mem.slot[i];
 		struct kvm_userspace_memory_region r = {.slot = i,
@@ -200,10 +197,40 @@ static int setup_memory(struct vm *vm)
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
 			vireo_perror("KVM_SET_USER_MEMORY_REGION slot %u", i);
-			return -1;
+			atomic_store(&vm->memslot_failed, true);
+			break;
 		}
 	}
-	return 0;
+	return NULL;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	sigset_t all, old;
+
+	if (vm->active[OPT_HUGEPAGES] && !gmem_thp_available()) {
+		vireo_warn("transparent huge pages are disabled on this host: 4 KiB pages only");
+		vm->active[OPT_HUGEPAGES] = false;
+	}
+	if (gmem_alloc(&vm->mem, vm->params.mem_bytes, vm->active[OPT_HUGEPAGES],
+		       vm->active[OPT_PREFAULT]) < 0)
+		return -1;
+	/* Signals stay with the main thread (and its signalfd, later). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	vm->memslot_pending = pthread_create(&vm->memslot_thread, NULL, register_memslots, vm) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!vm->memslot_pending)
+		register_memslots(vm); /* no thread: the same work, waited for here */
+	return vm->memslot_pending || !atomic_load(&vm->memslot_failed) ? 0 : -1;
+}
+
+int vm_memory_wait(struct vm *vm)
+{
+	if (vm->memslot_pending)
+		pthread_join(vm->memslot_thread, NULL);
+	vm->memslot_pending = false;
+	return atomic_load(&vm->memslot_failed) ? -1 : 0;
 }
 
 int vm_create_kvm(struct vm *vm)
@@ -230,6 +257,7 @@ void vcpus_destroy(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_memory_wait(vm); /* a set-up that failed early may have left it running */
 	vcpus_destroy(vm);
 	int fds[] = {vm->stop_eventfd, vm->stats_fd, vm->vm_fd, vm->kvm_fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)

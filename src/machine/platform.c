@@ -21,17 +21,19 @@
  * accesses, purely to waste time. Giving those writes an exit to userspace
  * is the classic avoidable exit: an ioeventfd lets KVM swallow them (the fd
  * merely counts), and the delay itself is what the guest wanted anyway.
+ *
+ * KVM takes its memslot lock to change an I/O bus, so this waits for guest
+ * RAM's registration (vm_create_kvm) to finish: machine_create() calls it
+ * last, after everything that can overlap that registration.
  */
-static int io_delay_init(struct machine *m)
+int platform_ioeventfds_init(struct machine *m)
 {
 	struct vm *vm = &m->vm;
 	struct kvm_ioeventfd io = {
 	    .addr = VIREO_PORT_IO_DELAY, .len = 1, .flags = KVM_IOEVENTFD_FLAG_PIO};
-	int region = bus_register(&vm->pio, VIREO_PORT_IO_DELAY, 1, "io-delay", sink_io, NULL);
+	int region = bus_find(&vm->pio, VIREO_PORT_IO_DELAY, 1);
 
-	if (region < 0)
-		return -1;
-	if (!vm->active[OPT_IOEVENTFD] || vm->vm_fd < 0)
+	if (region < 0 || !vm->active[OPT_IOEVENTFD] || vm->vm_fd < 0)
 		return 0;
 	io.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (io.fd < 0 || ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
@@ -116,9 +118,9 @@ int platform_devices_init(struct machine *m)
 	if (m->cfg.debug_exit && bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit",
 					      debug_exit_io, &m->debug_exit) < 0)
 		return -1;
-	if (no_pit_init(m) < 0)
-		return -1;
-	return io_delay_init(m);
+	if (bus_register(pio, VIREO_PORT_IO_DELAY, 1, "io-delay", sink_io, NULL) < 0)
+		return -1; /* its ioeventfd comes last: platform_ioeventfds_init() */
+	return no_pit_init(m);
 }
 
 void platform_devices_destroy(struct machine *m)
