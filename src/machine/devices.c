@@ -24,6 +24,12 @@ static struct virtio_pci *new_vdev(struct machine *m)
 		vireo_err("too many virtio devices (at most %d)", MACHINE_MAX_VIRTIO);
 		return NULL;
 	}
+	/* devices_wanted() sized the I/O threads: a kind of device it does not
+	 * count would have none to run on. Say so rather than divide by zero. */
+	if (m->nr_io == 0) {
+		vireo_err("internal error: a virtio device but no I/O thread (devices_wanted())");
+		return NULL;
+	}
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return NULL;
@@ -97,7 +103,7 @@ static int add_disks(struct machine *m)
 	return 0;
 }
 
-/* The virtio devices the command line asks for. */
+/* The virtio devices the command line asks for: every kind add_*() makes. */
 static unsigned devices_wanted(const struct machine *m)
 {
 	return m->cfg.nr_disks + (m->cfg.rng ? 1 : 0) + (m->cfg.virtio_console ? 1 : 0);
