@@ -1,6 +1,6 @@
 # vireo -- top-level, non-recursive Makefile.
 #
-#   make          build build/vireo, the test guest and the host tools
+#   make          build build/vireo, the test guest, the host tools and the bench's programs
 #   make run      ... and boot the test guest (hello), printing its exit report
 #   make check    build everything and run every test; last line "N passed, N failed"
 #   make format   clang-format the C sources
@@ -14,6 +14,10 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wvla 
 	-Wstrict-prototypes -Wmissing-prototypes -Iinclude -pthread -MMD -MP
 CFLAGS := $(CFLAGS_COMMON) -O2
 LDLIBS := -pthread -luring -lseccomp
+# build/vireo is static-pie: no dynamic loader and no libraries to map and
+# relocate at every start (0.6 ms of CPU a boot on our PVM host, bench/startup),
+# still position-independent for ASLR. The sanitized builds stay dynamic.
+VIREO_LDFLAGS := -static-pie
 # The test build: the same sources with AddressSanitizer and UBSan.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # VIREO_TEST_HOOKS: test-only paths (e.g. VIREO_TEST_FORBIDDEN_SYSCALL, which
@@ -31,7 +35,7 @@ VIREO_SAN := $(BUILD)/vireo-san
 LIBVIREO_SAN := $(BUILD)/libvireo-san.a
 
 .PHONY: all deps run check unit-tests format clean
-all: deps $(VIREO) guest tools
+all: deps $(VIREO) guest tools bench-tools
 
 deps:
 	@sh mk/deps.sh
@@ -47,7 +51,7 @@ $(BUILD)/san/%.o: %.c Makefile | deps
 	$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
 $(VIREO): $(VIREO_OBJS) $(MAIN_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(VIREO_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(VIREO_SAN): $(VIREO_SAN_OBJS) $(MAIN_SAN_OBJ)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
@@ -58,6 +62,7 @@ $(LIBVIREO_SAN): $(VIREO_SAN_OBJS)
 
 include guest/guest.mk
 include tools/tools.mk
+include bench/bench.mk
 include tests/tests.mk
 include tests/fuzz/fuzz.mk
 

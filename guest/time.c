@@ -176,6 +176,12 @@ static uint64_t khz_from_pit(void)
 	}
 	t1 = rdtsc();
 	outb(PIT_GATE, inb(PIT_GATE) & ~0x03);
+	/* Mode 0 drives the output low when the count is written: high at the
+	 * first look means no PIT counted (vireo --no-pit says so on purpose). */
+	if (spins == 0) {
+		kprintf("tsc: no PIT (channel 2 output high before counting)\n");
+		return 0;
+	}
 	/* (t1 - t0) ticks in latch / PIT_HZ seconds. */
 	return (t1 - t0) * PIT_HZ / (latch * 1000);
 }

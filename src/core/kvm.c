@@ -17,7 +17,6 @@ static const struct {
 } required[] = {
     {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM from user memory"},
     {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC"},
-    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT"},
     {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID"},
     {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "real-mode TSS on Intel"},
     {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", "INIT/SIPI for application processors"},

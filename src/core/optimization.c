@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "vireo/core/optimization.h"
 
+/* One name a line (clang-format would pack them into columns). */
+/* clang-format off */
 const char *const optimization_names[OPT_COUNT] = {
     [OPT_HUGEPAGES] = "hugepages",
     [OPT_PREFAULT] = "prefault",
     [OPT_IOEVENTFD] = "ioeventfd",
+    [OPT_PIT] = "pit",
     [OPT_EVENT_IDX] = "event-idx",
     [OPT_X2APIC] = "x2apic",
     [OPT_TSC_DEADLINE] = "tsc-deadline",
@@ -19,3 +22,4 @@ const char *const optimization_names[OPT_COUNT] = {
     [OPT_PV_SCHED_YIELD] = "pv-sched-yield",
     [OPT_POLL_CONTROL] = "poll-control",
 };
+/* clang-format on */

@@ -235,6 +235,8 @@ void *vcpu_thread(void *arg)
 
 int vcpus_start(struct vm *vm)
 {
+	/* No guest code before the keeper, which shares our memory, is confined. */
+	keeper_wait_ready(&vm->keeper);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vm.c -- the core VM: check the sizes, open KVM, create the VM with its
- * in-kernel irqchip and PIT, give it RAM; how it stops. Each step prints one clear line and returns
- * -1 when it cannot be done; vm_destroy() cleans up whatever was built. The devices are the
- * machine's (src/machine/).
+ * in-kernel irqchip (and PIT, unless --no-pit), give it RAM; how it stops. Each step prints one
+ * clear line and returns -1 when it cannot be done; vm_destroy() cleans up whatever was built.
+ * The devices are the machine's (src/machine/).
  */
 #include "vireo/core/kvm.h"
 #include "vireo/lib/util.h"
@@ -12,6 +12,7 @@
 #include "vireo/arch/x86/layout.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ void vm_init_state(struct vm *vm, const struct vm_params *params, uint64_t start
 	memset(vm, 0, sizeof(*vm));
 	vm->params = *params;
 	vm->kvm_fd = vm->vm_fd = vm->stats_fd = -1;
+	vm->keeper.fd = -1;
 	vm->stop_eventfd = -1;
 	vm->start_ns = start_ns;
 	sandbox_init(&vm->sandbox, &params->sandbox);
@@ -108,7 +110,14 @@ static int max_vcpus(int kvm_fd)
 	return n > 0 ? n : 4; /* the KVM API's documented default */
 }
 
-static int create_kvm_vm(struct vm *vm)
+/*
+ * The in-kernel PIT: its port reads cost no userspace exit, but it is the
+ * dearest part of a VM to create and, above all, to destroy (KVM waits for an
+ * SRCU grace period when it unregisters the PIT's interrupt-ack notifier:
+ * 1 to 20 ms on our PVM host, measured in bench/startup). A guest that has
+ * kvmclock and the LAPIC timer never needs it, hence --no-pit.
+ */
+static int create_pit(struct vm *vm)
 {
 	/*
 	 * KVM_PIT_SPEAKER_DUMMY also puts port 0x61 (PIT channel 2 gate and
@@ -116,6 +125,22 @@ static int create_kvm_vm(struct vm *vm)
 	 * without it every poll would be a userspace exit.
 	 */
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+
+	if (!vm->active[OPT_PIT])
+		return 0;
+	if (kvm_cap(vm->kvm_fd, KVM_CAP_PIT2) <= 0) {
+		vm->active[OPT_PIT] = false; /* not offered: reported as off */
+		return 0;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		vireo_perror("KVM_CREATE_PIT2");
+		return -1;
+	}
+	return 0;
+}
+
+static int create_kvm_vm(struct vm *vm)
+{
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
 
 	vm->kvm_fd = kvm_open();
@@ -137,6 +162,8 @@ static int create_kvm_vm(struct vm *vm)
 		vireo_perror("KVM_CREATE_VM");
 		return -1;
 	}
+	/* First, while we hold few fds and no guest RAM: the keeper closes the rest. */
+	keeper_start(&vm->keeper, vm->vm_fd);
 	/*
 	 * Intel VMX needs these outside guest RAM before the first vCPU exists
 	 * (real-mode emulation). AMD ignores them; a KVM without VMX's needs
@@ -149,24 +176,18 @@ static int create_kvm_vm(struct vm *vm)
 		vireo_perror("KVM_CREATE_IRQCHIP");
 		return -1;
 	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		vireo_perror("KVM_CREATE_PIT2");
+	if (create_pit(vm) < 0)
 		return -1;
-	}
 	if (kvm_cap(vm->kvm_fd, KVM_CAP_BINARY_STATS_FD) > 0)
 		vm->stats_fd = ioctl(vm->vm_fd, KVM_GET_STATS_FD, 0);
 	return 0;
 }
 
-static int setup_memory(struct vm *vm)
+/* Tells KVM about guest RAM, slot by slot (a thread of its own, or inline). */
+static void *register_memslots(void *arg)
 {
-	if (vm->active[OPT_HUGEPAGES] && !gmem_thp_available()) {
-		vireo_warn("transparent huge pages are disabled on this host: 4 KiB pages only");
-		vm->active[OPT_HUGEPAGES] = false;
-	}
-	if (gmem_alloc(&vm->mem, vm->params.mem_bytes, vm->active[OPT_HUGEPAGES],
-		       vm->active[OPT_PREFAULT]) < 0)
-		return -1;
+	struct vm *vm = arg;
+
 	for (unsigned i = 0; i < vm->mem.nr_slots; i++) {
 		const struct gmem_slot *s = &vm->mem.slot[i];
 		struct kvm_userspace_memory_region r = {.slot = i,
@@ -176,10 +197,40 @@ static int setup_memory(struct vm *vm)
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
 			vireo_perror("KVM_SET_USER_MEMORY_REGION slot %u", i);
-			return -1;
+			atomic_store(&vm->memslot_failed, true);
+			break;
 		}
 	}
-	return 0;
+	return NULL;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	sigset_t all, old;
+
+	if (vm->active[OPT_HUGEPAGES] && !gmem_thp_available()) {
+		vireo_warn("transparent huge pages are disabled on this host: 4 KiB pages only");
+		vm->active[OPT_HUGEPAGES] = false;
+	}
+	if (gmem_alloc(&vm->mem, vm->params.mem_bytes, vm->active[OPT_HUGEPAGES],
+		       vm->active[OPT_PREFAULT]) < 0)
+		return -1;
+	/* Signals stay with the main thread (and its signalfd, later). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	vm->memslot_pending = pthread_create(&vm->memslot_thread, NULL, register_memslots, vm) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!vm->memslot_pending)
+		register_memslots(vm); /* no thread: the same work, waited for here */
+	return vm->memslot_pending || !atomic_load(&vm->memslot_failed) ? 0 : -1;
+}
+
+int vm_memory_wait(struct vm *vm)
+{
+	if (vm->memslot_pending)
+		pthread_join(vm->memslot_thread, NULL);
+	vm->memslot_pending = false;
+	return atomic_load(&vm->memslot_failed) ? -1 : 0;
 }
 
 int vm_create_kvm(struct vm *vm)
@@ -206,6 +257,7 @@ void vcpus_destroy(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_memory_wait(vm); /* a set-up that failed early may have left it running */
 	vcpus_destroy(vm);
 	int fds[] = {vm->stop_eventfd, vm->stats_fd, vm->vm_fd, vm->kvm_fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)

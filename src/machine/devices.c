@@ -26,6 +26,12 @@ static struct virtio_pci *new_vdev(struct machine *m)
 		vireo_err("too many virtio devices (at most %d)", MACHINE_MAX_VIRTIO);
 		return NULL;
 	}
+	/* devices_wanted() sized the I/O threads: a kind of device it does not
+	 * count would have none to run on. Say so rather than divide by zero. */
+	if (m->nr_io == 0) {
+		vireo_err("internal error: a virtio device but no I/O thread (devices_wanted())");
+		return NULL;
+	}
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return NULL;
@@ -132,11 +138,25 @@ static int add_nets(struct machine *m)
 	return 0;
 }
 
+/* The virtio devices the command line asks for: every kind add_*() makes. */
+static unsigned devices_wanted(const struct machine *m)
+{
+	return m->cfg.nr_disks + (m->cfg.rng ? 1 : 0) + (m->cfg.virtio_console ? 1 : 0) +
+	       m->cfg.nr_nets;
+}
+
+/*
+ * --iothreads N, but no more threads than devices: a thread with nothing to
+ * run would only cost start-up time (a thread start and its filter) and a
+ * wake-up at stop. Without devices, none.
+ */
 static int iothreads_init(struct machine *m)
 {
 	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : 1;
 
-	if (n > CONFIG_MAX_IOTHREADS)
+	if (n > devices_wanted(m))
+		n = devices_wanted(m);
+	if (n > CONFIG_MAX_IOTHREADS) /* last, so the compiler sees the bound of the names */
 		n = CONFIG_MAX_IOTHREADS;
 	for (unsigned i = 0; i < n; i++) {
 		m->nr_io++; /* counted even if it fails: destroy closes what it opened */

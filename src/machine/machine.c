@@ -84,9 +84,10 @@ int machine_create(struct machine *m, const struct vm_config *cfg, uint64_t star
 	if (boot_check_inputs(m) < 0 || vm_create_kvm(&m->vm) < 0 || boot_load(m) < 0)
 		return -1;
 	if (platform_devices_init(m) < 0 || virtio_devices_init(m) < 0 ||
-	    write_firmware_tables(m) < 0)
+	    write_firmware_tables(m) < 0 || vcpus_create(&m->vm, &m->boot.kernel) < 0)
 		return -1;
-	return vcpus_create(&m->vm, &m->boot.kernel);
+	/* All of that overlapped KVM's registration of guest RAM; now wait for it. */
+	return platform_ioeventfds_init(m) < 0 || vm_memory_wait(&m->vm) < 0 ? -1 : 0;
 }
 
 bool machine_io_stuck(const struct machine *m)

@@ -5,6 +5,7 @@
  */
 #include "vireo/abi/guest_abi.h"
 #include "vireo/hw/legacy.h"
+#include "vireo/hw/no_pit.h"
 #include "vireo/lib/util.h"
 #include "vireo/machine/machine.h"
 
@@ -20,17 +21,19 @@
  * accesses, purely to waste time. Giving those writes an exit to userspace
  * is the classic avoidable exit: an ioeventfd lets KVM swallow them (the fd
  * merely counts), and the delay itself is what the guest wanted anyway.
+ *
+ * KVM takes its memslot lock to change an I/O bus, so this waits for guest
+ * RAM's registration (vm_create_kvm) to finish: machine_create() calls it
+ * last, after everything that can overlap that registration.
  */
-static int io_delay_init(struct machine *m)
+int platform_ioeventfds_init(struct machine *m)
 {
 	struct vm *vm = &m->vm;
 	struct kvm_ioeventfd io = {
 	    .addr = VIREO_PORT_IO_DELAY, .len = 1, .flags = KVM_IOEVENTFD_FLAG_PIO};
-	int region = bus_register(&vm->pio, VIREO_PORT_IO_DELAY, 1, "io-delay", sink_io, NULL);
+	int region = bus_find(&vm->pio, VIREO_PORT_IO_DELAY, 1);
 
-	if (region < 0)
-		return -1;
-	if (!vm->active[OPT_IOEVENTFD] || vm->vm_fd < 0)
+	if (region < 0 || !vm->active[OPT_IOEVENTFD] || vm->vm_fd < 0)
 		return 0;
 	io.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (io.fd < 0 || ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
@@ -43,6 +46,23 @@ static int io_delay_init(struct machine *m)
 	}
 	m->io_delay_eventfd = io.fd;
 	vm->pio.region[region].kernel_eventfd = io.fd;
+	return 0;
+}
+
+/*
+ * Without the in-kernel PIT (--no-pit) its ports would be unassigned and read
+ * all ones, which sends PIT probes into long loops; no_pit.h answers them
+ * so they give up at once. The exits are counted under these names.
+ */
+static int no_pit_init(struct machine *m)
+{
+	struct bus *pio = &m->vm.pio;
+
+	if (m->vm.active[OPT_PIT])
+		return 0;
+	if (bus_register(pio, NO_PIT_PORT, NO_PIT_PORTS, "no-pit", no_pit_io, NULL) < 0 ||
+	    bus_register(pio, NO_PIT_PORT61, 1, "no-pit-port61", no_pit_port61_io, NULL) < 0)
+		return -1;
 	return 0;
 }
 
@@ -98,7 +118,9 @@ int platform_devices_init(struct machine *m)
 	if (m->cfg.debug_exit && bus_register(pio, VIREO_PORT_DEBUG_EXIT, 1, "debug-exit",
 					      debug_exit_io, &m->debug_exit) < 0)
 		return -1;
-	return io_delay_init(m);
+	if (bus_register(pio, VIREO_PORT_IO_DELAY, 1, "io-delay", sink_io, NULL) < 0)
+		return -1; /* its ioeventfd comes last: platform_ioeventfds_init() */
+	return no_pit_init(m);
 }
 
 void platform_devices_destroy(struct machine *m)

@@ -12,6 +12,7 @@ enum optimization {
 	OPT_HUGEPAGES,	    /* THP-backed guest RAM: 2 MiB host and KVM mappings */
 	OPT_PREFAULT,	    /* populate guest RAM before boot (off by default) */
 	OPT_IOEVENTFD,	    /* doorbells and no-op ports (0x80) consumed inside KVM */
+	OPT_PIT,	    /* in-kernel i8254 PIT and port 0x61; off: no PIT at all */
 	OPT_EVENT_IDX,	    /* virtio EVENT_IDX: notification suppression via the rings */
 	OPT_X2APIC,	    /* x2APIC: APIC access by MSR instead of MMIO */
 	OPT_TSC_DEADLINE,   /* TSC-deadline LAPIC timer */

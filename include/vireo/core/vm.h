@@ -11,7 +11,8 @@
  *
  *   vm_init_state()  the parts that need no kernel
  *   vm_create_kvm()  open KVM, check capabilities, create the VM (irqchip,
- *                    PIT), give it RAM                        (main thread)
+ *                    PIT, the keeper of keeper.h), give it RAM (main thread;
+ *                    KVM's memslots are registered on a thread meanwhile)
  *   vcpus_create()   after the machine's boot image, devices and tables
  *   vcpus_start(), vcpus_stop()   the vCPU threads
  *   vm_destroy()     release the core; safe on a half-built VM
@@ -22,6 +23,7 @@
 #include "vireo/core/bus.h"
 #include "vireo/core/gmem.h"
 #include "vireo/core/irq.h"
+#include "vireo/core/keeper.h"
 #include "vireo/core/optimization.h"
 #include "vireo/core/sandbox.h"
 #include "vireo/core/stats.h"
@@ -73,6 +75,12 @@ struct vm {
 	struct vm_params params;
 
 	int kvm_fd, vm_fd, stats_fd;
+	struct keeper keeper; /* holds the VM so that KVM destroys it after our exit */
+
+	/* Guest RAM's memslots, registered on a thread meanwhile (vm_memory_wait). */
+	pthread_t memslot_thread;
+	bool memslot_pending; /* the thread runs or has not been joined */
+	atomic_bool memslot_failed;
 	int run_size;
 	int max_vcpus;
 	bool active[OPT_COUNT]; /* optimizations actually in force */
@@ -108,14 +116,25 @@ struct vm {
 /*
  * After vm_init_state(): check the sizes against the host, open KVM, create
  * the VM (irqchip, PIT, stats) and give it RAM. 0, or -1 after printing one
- * line.
+ * line. Guest RAM is usable at once (to load the kernel into); KVM learns of
+ * it on a thread, because each memslot costs an SRCU grace period (3 to 12
+ * ms of waiting on our PVM host: docs/startup.md), which the rest of set-up
+ * can overlap. Anything that needs KVM's memslot lock (an I/O bus change,
+ * e.g. an ioeventfd) waits for it; vm_memory_wait() before the guest runs.
  */
 int vm_create_kvm(struct vm *vm);
+
+/* Waits for the memslots' registration: 0, or -1 (after one line) if it failed. */
+int vm_memory_wait(struct vm *vm);
 
 /* Close and free the vCPUs (before the devices they may still be using go). */
 void vcpus_destroy(struct vm *vm);
 
-/* Release the core: vCPUs, fds, RAM. Safe on a half-built VM. */
+/*
+ * Release the core: vCPUs, fds, RAM. Safe on a half-built VM. The keeper's
+ * socket stays open: the process's exit closes it, and the keeper then lets
+ * KVM destroy the VM (keeper.h).
+ */
 void vm_destroy(struct vm *vm);
 
 /*

@@ -122,6 +122,8 @@ void boot_destroy(struct machine *m);
 
 /* platform.c: the legacy PC devices a guest expects at fixed ports. */
 int platform_devices_init(struct machine *m);
+/* platform.c: port 0x80's ioeventfd (last in set-up: it waits for the memslots). */
+int platform_ioeventfds_init(struct machine *m);
 void platform_devices_destroy(struct machine *m);
 
 /* devices.c: PCI bus, I/O threads and the virtio devices the config asks for. */
