@@ -94,11 +94,11 @@ static const struct {
  * with module+offset frames where symbols cannot be read.
  */
 static const int sanitizer_rules[] = {
-    SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(prctl),	 SCMP_SYS(getppid),
-    SCMP_SYS(open),	   SCMP_SYS(openat),	   SCMP_SYS(readlink),	 SCMP_SYS(close),
-    SCMP_SYS(wait4),	   SCMP_SYS(ptrace),	   SCMP_SYS(getdents64), SCMP_SYS(getdents),
-    SCMP_SYS(fstat),	   SCMP_SYS(newfstatat),   SCMP_SYS(lseek),	 SCMP_SYS(pipe2),
-    SCMP_SYS(kill),
+    SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(prctl),	  SCMP_SYS(getppid),
+    SCMP_SYS(open),	   SCMP_SYS(openat),	   SCMP_SYS(readlink),	  SCMP_SYS(close),
+    SCMP_SYS(wait4),	   SCMP_SYS(ptrace),	   SCMP_SYS(getdents64),  SCMP_SYS(getdents),
+    SCMP_SYS(fstat),	   SCMP_SYS(newfstatat),   SCMP_SYS(lseek),	  SCMP_SYS(pipe2),
+    SCMP_SYS(kill),	   SCMP_SYS(gettid),	   SCMP_SYS(sched_yield),
 };
 #endif
 
@@ -529,6 +529,10 @@ out:
 
 void sandbox_destroy(struct sandbox *sb)
 {
+	/* The filters outlive this (they cannot be taken back): a forbidden call
+	 * after it, e.g. at exit, must not make the handler read freed names. */
+	if (sigsys_sandbox == sb)
+		sigsys_sandbox = NULL;
 	for (unsigned r = 0; r < SANDBOX_ROLES; r++) {
 		if (sb->filter[r])
 			seccomp_release(sb->filter[r]);
