@@ -35,6 +35,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/stock-lib.sh"
 CACHE=build/linux-cache
 VIREO=${VIREO:-build/vireo}
 TIMEOUT=300 # seconds for a whole boot
+SUITE="virtio-net"
 LOGDIR=build/test-logs/boot-net-debian
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover
 net_failover virtio_net"
@@ -42,10 +43,6 @@ NS=vireo-lnet-$$
 TAP=vtap0
 BYTES=$((4 << 20))
 
-skip() {
-	echo "SKIP: stock Linux virtio-net: $*"
-	exit 77
-}
 tmp=
 host_pid=
 cleanup() {
@@ -54,14 +51,6 @@ cleanup() {
 	[[ -z $tmp ]] || rm -rf "$tmp"
 }
 trap cleanup EXIT
-die() {
-	if [[ -n $tmp && -d $tmp ]]; then
-		mkdir -p "$LOGDIR"
-		cp -f "$tmp"/*.log "$tmp"/*.json "$LOGDIR"/ 2>/dev/null || true
-	fi
-	echo "FAIL: stock Linux virtio-net: $*"
-	exit 1
-}
 
 stock_require ip python3
 stock_kernel_deb

@@ -48,27 +48,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/stock-lib.sh"
 CACHE=build/linux-cache
 VIREO=${VIREO:-build/vireo}
 TIMEOUT=240 # seconds for the whole boot
+SUITE="virtio drivers"
 LOGDIR=build/test-logs/boot-virtio-debian
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
 virtio-rng virtio_console"
 MARK="hvc0 says hello to vireo"
 
-skip() {
-	echo "SKIP: stock Linux virtio drivers: $*"
-	exit 77
-}
 tmp=
 cleanup() { [[ -z $tmp ]] || rm -rf "$tmp"; }
 trap cleanup EXIT
-# Everything after a failed boot is moot: one FAIL line.
-die() {
-	if [[ -n $tmp && -d $tmp ]]; then
-		mkdir -p "$LOGDIR"
-		cp -f "$tmp"/*.log "$tmp"/*.json "$LOGDIR"/ 2>/dev/null || true
-	fi
-	echo "FAIL: stock Linux virtio drivers: $*"
-	exit 1
-}
 
 stock_require md5sum cmp
 stock_kernel_deb

@@ -2,9 +2,25 @@
 # tests/linux/stock-lib.sh -- sourced by the stock-Linux device tests
 # (boot-virtio-debian.sh, boot-net-debian.sh): Debian's cloud kernel, an
 # initramfs of busybox and the package's own modules, and the verdict lines.
-# The caller defines skip() and die() (one line, then exit 77 or 1) and sets
-# CACHE, VIREO and tmp (a scratch directory) before the functions that need
-# them.
+# The caller sets SUITE (its name in the SKIP/FAIL lines), CACHE, VIREO,
+# LOGDIR and tmp (a scratch directory, once made) before the functions that
+# need them.
+
+# The whole script cannot run here: one line, exit 77.
+skip() {
+	echo "SKIP: stock Linux $SUITE: $*"
+	exit 77
+}
+
+# Everything after this is moot: keep the logs, one FAIL line, exit 1.
+die() {
+	if [[ -n ${tmp:-} && -d $tmp ]]; then
+		mkdir -p "$LOGDIR"
+		cp -f "$tmp"/*.log "$tmp"/*.json "$LOGDIR"/ 2>/dev/null || true
+	fi
+	echo "FAIL: stock Linux $SUITE: $*"
+	exit 1
+}
 
 # The host can run these tests at all: KVM, vireo, the tools, busybox, apt.
 stock_require() { # extra tools...
