@@ -200,10 +200,17 @@ net_bad_input() {
 	boot net-notmq --kernel "$ELF" --net tap=$TAP,queues=2 --cmdline "test=hello"
 	want_status 2 || return 1
 	[[ "$(cat "$tmp/net-notmq.err")" == *"multi_queue"* ]] || { fail "queues=2: '$(cat "$tmp/net-notmq.err")'"; return 1; }
-	# Not the tap's owner, no CAP_NET_ADMIN: refused with the reason.
-	in_ns setpriv --reuid=65534 --regid=65534 --clear-groups "$PWD/${VIREO_BIN:-build/vireo}" run --kernel "$ELF" \
+	# Not the tap's owner, no CAP_NET_ADMIN: refused with the reason. vireo
+	# and the guest are copied where uid 65534 may read them (the checkout
+	# may be in a directory only root can enter).
+	local pub
+	pub=$(mktemp -d) && chmod 755 "$pub" && cp "${VIREO_BIN:-build/vireo}" "$pub/vireo" &&
+		cp "$ELF" "$pub/guest.elf" && chmod 644 "$pub/guest.elf" ||
+		{ fail "cannot copy vireo for uid 65534"; return 1; }
+	in_ns setpriv --reuid=65534 --regid=65534 --clear-groups "$pub/vireo" run --kernel "$pub/guest.elf" \
 		--net tap=$TAP --cmdline "test=hello" >"$tmp/perm.out" 2>"$tmp/perm.err"
 	status=$?
+	rm -rf "$pub"
 	[ "$status" -eq 2 ] && [[ "$(cat "$tmp/perm.err")" == *"permission denied"* ]] ||
 		fail "no permission: status $status, '$(cat "$tmp/perm.err")'"
 }
