@@ -415,21 +415,27 @@ static void rx_take_more(struct net_dev *net, struct virtq *vq, struct rx_buffer
 	}
 }
 
-/* Publish a frame of len bytes over the buffers it filled; give back the rest. */
-static unsigned rx_publish(struct virtq *vq, struct rx_buffers *b, size_t len)
+/* How many of the buffers a frame of len bytes fills: at least the first. */
+static unsigned rx_span(const struct rx_buffers *b, size_t len)
+{
+	unsigned n = 1;
+
+	for (size_t cap = b->cap[0]; cap < len && n < b->n; n++)
+		cap += b->cap[n];
+	return n;
+}
+
+/* Publish a frame of len bytes over the `used` buffers it fills; give back the rest. */
+static void rx_publish(struct virtq *vq, struct rx_buffers *b, size_t len, unsigned used)
 {
 	uint32_t written[NET_MRG_BUFFERS];
-	unsigned used = 0;
 
-	for (size_t left = len; used < b->n && (left > 0 || used == 0); used++) {
-		size_t w = left < b->cap[used] ? left : b->cap[used];
-
-		written[used] = (uint32_t)w;
-		left -= w;
+	for (unsigned i = 0; i < used; i++) {
+		written[i] = (uint32_t)(len < b->cap[i] ? len : b->cap[i]);
+		len -= written[i];
 	}
 	virtq_unpop(vq, b->n - used);
 	virtq_push_many(vq, b->head, written, used);
-	return used;
 }
 
 static void rx_count(struct net_dev *net, const struct virtq_chain *c, size_t len, unsigned q)
@@ -491,17 +497,12 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 		return VIRTIO_CHAIN_LATER;
 	}
 	rx_count(net, c, (size_t)len, q);
-	if (!mrg) {
-		num_buffers = 1;
-		virtq_chain_write(c, offsetof(struct virtio_net_hdr, num_buffers), &num_buffers, 2);
-		return len;
-	}
 	/* How many buffers the frame used goes in the first one's header. */
-	num_buffers = 1;
-	for (size_t cap = b.cap[0]; cap < (size_t)len && num_buffers < b.n; num_buffers++)
-		cap += b.cap[num_buffers];
+	num_buffers = (uint16_t)rx_span(&b, (size_t)len);
 	virtq_chain_write(c, offsetof(struct virtio_net_hdr, num_buffers), &num_buffers, 2);
-	rx_publish(vq, &b, (size_t)len);
+	if (b.n == 1)
+		return len; /* one buffer: the loop returns it */
+	rx_publish(vq, &b, (size_t)len, num_buffers);
 	return VIRTIO_CHAIN_PUSHED;
 }
 
@@ -534,7 +535,9 @@ static uint8_t ctrl_mac(struct net_dev *net, uint8_t cmd, const struct virtq_cha
  * kernel steers no frame to a queue nobody reads. */
 static void steer_pairs(struct net_dev *net)
 {
-	for (unsigned i = 0; i < net->nr_pairs && net->nr_pairs > 1; i++) {
+	if (net->nr_pairs == 1)
+		return; /* not a multi-queue tap: nothing to steer */
+	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		int err = tap_enable_queue(net->pair[i].fd, i < net->active_pairs);
 
 		if (err < 0)
@@ -703,8 +706,8 @@ static void net_report(const struct virtio_dev *vdev, const char *name, FILE *f,
 		", \"tso_frames\": %" PRIu64 ", \"rx_bad_buffers\": %" PRIu64
 		", \"tx_blocked\": %" PRIu64 ", \"queue_pairs\": %u, \"link_up\": %s}",
 		s.tx_packets, s.rx_packets, s.tx_bytes, s.rx_bytes, s.tx_dropped, s.rx_dropped,
-		s.tx_malformed, s.tso_frames, s.rx_bad_buffers, s.tx_blocked,
-		((const struct net_dev *)vdev->priv)->active_pairs, s.link_down ? "false" : "true");
+		s.tx_malformed, s.tso_frames, s.rx_bad_buffers, s.tx_blocked, s.queue_pairs,
+		s.link_down ? "false" : "true");
 }
 
 static const char *net_backend(const struct virtio_dev *vdev)
@@ -818,6 +821,7 @@ struct virtio_net_stats virtio_net_get_stats(const struct virtio_dev *vdev)
 	const struct net_dev *net = vdev->priv;
 	struct virtio_net_stats s = net->stats;
 
+	s.queue_pairs = net->active_pairs;
 	/* Chains the queue itself rejected were transmit frames the guest got wrong too. */
 	for (unsigned i = 0; i < net->nr_pairs; i++)
 		s.tx_malformed += vdev->vq[NET_TXQ(i)].stats.malformed;

@@ -91,8 +91,9 @@ struct virtio_net_stats {
 	uint64_t tx_malformed; /* guest's fault: bad chain or header */
 	uint64_t tso_frames;   /* frames that carried a GSO type, either way */
 	uint64_t rx_bad_buffers;
-	uint64_t tx_blocked; /* times the tap's queue was full */
-	uint64_t link_down;  /* 1 once the tap went away */
+	uint64_t tx_blocked;  /* times the tap's queue was full */
+	uint64_t link_down;   /* 1 once the tap went away */
+	unsigned queue_pairs; /* in use (virtio_net_get_stats) */
 };
 
 /*
