@@ -19,10 +19,20 @@ static void no_intx(struct pci_intx *x)
 	x->irq = 0;
 }
 
+static void close_fds(struct pci_intx *x)
+{
+	if (x->irqfd >= 0)
+		close(x->irqfd);
+	if (x->resamplefd >= 0)
+		close(x->resamplefd);
+	x->irqfd = x->resamplefd = -1;
+}
+
 int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned irq)
 {
 	*x = (struct pci_intx){
 	    .pci = pci, .irq = irq, .vm_fd = vm_fd, .irqfd = -1, .resamplefd = -1};
+	pthread_mutex_init(&x->lock, NULL);
 	pci->cfg[PCI_INTERRUPT_PIN] = 1; /* INTA# */
 	pci->cfg[PCI_INTERRUPT_LINE] = (uint8_t)irq;
 	pci->wmask[PCI_INTERRUPT_LINE] = 0xff; /* firmware's scratch byte: the guest may write it */
@@ -34,7 +44,7 @@ int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned ir
 	x->resamplefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (x->irqfd < 0 || x->resamplefd < 0) {
 		vireo_perror("%s: INTx eventfds (the device offers MSI-X only)", pci->name);
-		intx_destroy(x);
+		close_fds(x);
 		no_intx(x);
 		return -1;
 	}
@@ -67,6 +77,8 @@ static bool assign(struct pci_intx *x)
 
 void intx_destroy(struct pci_intx *x)
 {
+	if (!x->pci)
+		return; /* never initialised: its zeroed fds are not ours to close */
 	if (x->assigned) {
 		struct kvm_irqfd req = {
 		    .fd = (uint32_t)x->irqfd, .gsi = x->irq, .flags = KVM_IRQFD_FLAG_DEASSIGN};
@@ -74,11 +86,9 @@ void intx_destroy(struct pci_intx *x)
 		ioctl(x->vm_fd, KVM_IRQFD, &req); /* the VM is going away: errors do not matter */
 		x->assigned = false;
 	}
-	if (x->irqfd >= 0)
-		close(x->irqfd);
-	if (x->resamplefd >= 0)
-		close(x->resamplefd);
-	x->irqfd = x->resamplefd = -1;
+	close_fds(x);
+	pthread_mutex_destroy(&x->lock);
+	x->pci = NULL;
 }
 
 void intx_raise(struct pci_intx *x)
@@ -88,9 +98,11 @@ void intx_raise(struct pci_intx *x)
 	/* COMMAND through its published copy: the caller does not hold the bus lock. */
 	if (!x->irq || (pci_command(x->pci) & PCI_COMMAND_INTX_DISABLE))
 		return;
-	if (x->irqfd >= 0 && !assign(x))
-		return;
-	x->raised++;
-	if (x->irqfd >= 0 && write(x->irqfd, &one, sizeof(one)) < 0)
-		vireo_perror("%s: INTx irqfd", x->pci->name);
+	pthread_mutex_lock(&x->lock); /* one KVM_IRQFD however many threads raise at once */
+	if (x->irqfd < 0 || assign(x)) {
+		x->raised++;
+		if (x->irqfd >= 0 && write(x->irqfd, &one, sizeof(one)) < 0)
+			vireo_perror("%s: INTx irqfd", x->pci->name);
+	}
+	pthread_mutex_unlock(&x->lock);
 }

@@ -1,9 +1,76 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * device.c -- the generic part of a virtio device: the queue loop every
- * device runs on its I/O thread, and interrupt suppression.
+ * device.c -- the generic part of a virtio device: its locks, the queue loop
+ * every device runs on its I/O thread, and interrupt suppression.
  */
 #include "vireo/virtio/virtio.h"
+
+/* ---- locks (see struct virtio_dev) ---- */
+
+void virtio_locks_init(struct virtio_dev *vdev)
+{
+	pthread_mutex_init(&vdev->lock, NULL);
+	for (unsigned g = 0; g < VIRTIO_MAX_GROUPS; g++)
+		pthread_mutex_init(&vdev->group[g].lock, NULL);
+}
+
+void virtio_locks_destroy(struct virtio_dev *vdev)
+{
+	for (unsigned g = 0; g < VIRTIO_MAX_GROUPS; g++)
+		pthread_mutex_destroy(&vdev->group[g].lock);
+	pthread_mutex_destroy(&vdev->lock);
+}
+
+void virtio_lock_all(struct virtio_dev *vdev)
+{
+	for (unsigned g = 0; g < vdev->nr_groups; g++)
+		pthread_mutex_lock(&vdev->group[g].lock);
+	pthread_mutex_lock(&vdev->lock);
+}
+
+void virtio_unlock_all(struct virtio_dev *vdev)
+{
+	pthread_mutex_unlock(&vdev->lock);
+	for (unsigned g = vdev->nr_groups; g-- > 0;)
+		pthread_mutex_unlock(&vdev->group[g].lock);
+}
+
+/* Queue q's group, or nr_groups when it is the device's. */
+static unsigned group_of(const struct virtio_dev *vdev, unsigned q)
+{
+	unsigned g = q < VIRTIO_MAX_QUEUES ? vdev->queue_group[q] : vdev->nr_groups;
+
+	return g < vdev->nr_groups ? g : vdev->nr_groups;
+}
+
+void virtio_lock_queue(struct virtio_dev *vdev, unsigned q)
+{
+	unsigned g = group_of(vdev, q);
+
+	if (g < vdev->nr_groups)
+		pthread_mutex_lock(&vdev->group[g].lock);
+	else
+		virtio_lock_all(vdev);
+}
+
+void virtio_unlock_queue(struct virtio_dev *vdev, unsigned q)
+{
+	unsigned g = group_of(vdev, q);
+
+	if (g < vdev->nr_groups)
+		pthread_mutex_unlock(&vdev->group[g].lock);
+	else
+		virtio_unlock_all(vdev);
+}
+
+struct iothread *virtio_queue_io(const struct virtio_dev *vdev, unsigned q)
+{
+	unsigned g = group_of(vdev, q);
+
+	return g < vdev->nr_groups && vdev->group[g].io ? vdev->group[g].io : vdev->io;
+}
+
+/* ---- the queue loop ---- */
 
 void virtio_notify_used(struct virtio_dev *vdev, unsigned q)
 {

@@ -2,8 +2,10 @@
 /*
  * virtio_pci.c -- the modern virtio-pci transport (see virtio_pci.h).
  *
- * Register accesses come from vCPU threads and take the device lock; the
- * device's own work runs on its I/O thread under the same lock. Everything
+ * Register accesses come from vCPU threads and take all the device's locks;
+ * a queue's work runs on its I/O thread under its group's lock (or all of
+ * them: see struct virtio_dev), so the ISR, the status's NEEDS_RESET bit and
+ * the config generation, which queue work may change, are atomic. Everything
  * the driver writes is checked here, before a device sees it: feature bits it
  * was not offered, queue sizes that are not powers of two, vectors past the
  * MSI-X table, rings outside guest RAM.
@@ -101,30 +103,31 @@ static void queue_defaults(struct virtio_pci *vp)
 	}
 }
 
-/* With the lock held. */
+/* With all locks held. */
 static void device_reset(struct virtio_pci *vp)
 {
 	struct virtio_dev *vdev = &vp->vdev;
 
 	if (vdev->ops->reset)
 		vdev->ops->reset(vdev);
-	vdev->status = 0;
+	__atomic_store_n(&vdev->status, 0, __ATOMIC_RELEASE);
 	vdev->driver_features = 0;
 	vp->device_feature_select = vp->driver_feature_select = 0;
 	vp->msix_config = MSIX_NO_VECTOR;
 	vp->queue_select = 0;
-	vp->isr = 0;
+	__atomic_store_n(&vp->isr, 0, __ATOMIC_RELEASE);
 	vp->activated = false;
 	queue_defaults(vp);
 }
 
 /*
- * Interrupt the driver (lock held): the ISR bit for an INTx driver to read,
- * and the MSI-X vector, or INTx while the driver has MSI-X off.
+ * Interrupt the driver (from any queue's thread): the ISR bit for an INTx
+ * driver to read, set before the line goes up, and the MSI-X vector, or
+ * INTx while the driver has MSI-X off.
  */
 static void signal_driver(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
 {
-	vp->isr |= isr_bit;
+	__atomic_fetch_or(&vp->isr, isr_bit, __ATOMIC_SEQ_CST);
 	if (msix_enabled(&vp->msix))
 		msix_notify(&vp->msix, vector);
 	else
@@ -135,7 +138,8 @@ static void set_needs_reset(struct virtio_dev *vdev)
 {
 	struct virtio_pci *vp = vdev->transport;
 
-	vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
+	/* Atomic: two groups' threads may find their rings broken at once. */
+	__atomic_fetch_or(&vdev->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
 	signal_driver(vp, 2 /* configuration change */, vp->msix_config);
 }
 
@@ -143,7 +147,9 @@ static void config_changed(struct virtio_dev *vdev)
 {
 	struct virtio_pci *vp = vdev->transport;
 
-	vp->config_generation++; /* a driver reading several fields retries */
+	/* A driver reading several fields retries. Under the device lock (a
+	 * group's thread takes it to change the config): config reads wait. */
+	__atomic_add_fetch(&vp->config_generation, 1, __ATOMIC_RELEASE);
 	signal_driver(vp, 2 /* configuration change */, vp->msix_config);
 }
 
@@ -225,7 +231,8 @@ static void write_status(struct virtio_pci *vp, uint8_t v)
 		    !virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	}
-	vdev->status = v | (vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+	__atomic_store_n(&vdev->status, v | (vdev->status & VIRTIO_STATUS_NEEDS_RESET),
+			 __ATOMIC_RELEASE);
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !vp->activated)
 		start(vp);
 }
@@ -262,7 +269,7 @@ static uint64_t common_read(struct virtio_pci *vp, unsigned off)
 	case CC_STATUS:
 		return vdev->status;
 	case CC_CFG_GENERATION:
-		return vp->config_generation;
+		return __atomic_load_n(&vp->config_generation, __ATOMIC_ACQUIRE);
 	case CC_Q_SELECT:
 		return vp->queue_select;
 	case CC_Q_SIZE:
@@ -377,7 +384,7 @@ static void config_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, uns
 	struct virtio_dev *vdev = &vp->vdev;
 	uint64_t v = 0;
 
-	pthread_mutex_lock(&vdev->lock);
+	virtio_lock_all(vdev);
 	if (offset < CC_SIZE) {
 		if (is_write) {
 			memcpy(&v, data, len);
@@ -387,8 +394,8 @@ static void config_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, uns
 			memcpy(data, &v, len);
 		}
 	} else if (offset == VPCI_ISR_OFF && !is_write) {
-		data[0] = vp->isr; /* reading the ISR clears it */
-		vp->isr = 0;
+		data[0] =
+		    __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST); /* reading clears it */
 	} else if (offset >= VPCI_DEVCFG_OFF && offset - VPCI_DEVCFG_OFF < vdev->ops->config_size &&
 		   len <= vdev->ops->config_size - (offset - VPCI_DEVCFG_OFF)) {
 		size_t off = (size_t)(offset - VPCI_DEVCFG_OFF);
@@ -398,7 +405,7 @@ static void config_io(struct virtio_pci *vp, uint64_t offset, uint8_t *data, uns
 		else if (is_write && vdev->ops->config_write)
 			vdev->ops->config_write(vdev, off, data, len);
 	}
-	pthread_mutex_unlock(&vdev->lock);
+	virtio_unlock_all(vdev);
 }
 
 /* A doorbell that reached userspace (--no-ioeventfd, or an odd access). */
@@ -475,29 +482,29 @@ static bool kicked(void *opaque, uint64_t count)
 	struct virtio_dev *vdev = &k->vp->vdev;
 	bool more = false;
 
-	pthread_mutex_lock(&vdev->lock);
+	virtio_lock_queue(vdev, k->q);
 	vdev->vq[k->q].stats.notifications += count;
 	/* Started (not merely DRIVER_OK: see start()), sane, and allowed DMA. */
-	if (k->vp->activated && !(vdev->status & VIRTIO_STATUS_NEEDS_RESET) && !vdev->dma_off &&
-	    k->vp->q[k->q].enable && vdev->ops->queue_notify)
+	if (k->vp->activated && !(virtio_status(vdev) & VIRTIO_STATUS_NEEDS_RESET) &&
+	    !vdev->dma_off && k->vp->q[k->q].enable && vdev->ops->queue_notify)
 		more = vdev->ops->queue_notify(vdev, k->q);
-	pthread_mutex_unlock(&vdev->lock);
+	virtio_unlock_queue(vdev, k->q);
 	return more;
 }
 
 /*
  * The guest EOI'd our INTx: KVM lowered the line. Still pending (the ISR
  * not read yet, or set again since)? Then raise it again: it is level.
+ * No device lock: the ISR is atomic and the line locks itself; a signal
+ * racing with this raises the line itself.
  */
 static bool intx_eoi(void *opaque, uint64_t count)
 {
 	struct virtio_pci *vp = opaque;
 
 	(void)count;
-	pthread_mutex_lock(&vp->vdev.lock);
-	if (vp->isr && !msix_enabled(&vp->msix))
+	if (__atomic_load_n(&vp->isr, __ATOMIC_SEQ_CST) && !msix_enabled(&vp->msix))
 		intx_raise(&vp->intx);
-	pthread_mutex_unlock(&vp->vdev.lock);
 	return false;
 }
 
@@ -579,11 +586,11 @@ static void set_bus_master(struct virtio_pci *vp, bool on)
 	bool was_off, kick;
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&vdev->lock);
+	virtio_lock_all(vdev);
 	was_off = vdev->dma_off;
 	vdev->dma_off = !on;
 	kick = on && was_off && vp->activated;
-	pthread_mutex_unlock(&vdev->lock);
+	virtio_unlock_all(vdev);
 	for (unsigned q = 0; kick && q < vdev->ops->num_queues; q++)
 		if (write(vp->q[q].kick_fd, &one, sizeof(one)) < 0)
 			vireo_perror("%s: kick after bus mastering", vp->name);
@@ -698,7 +705,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, s
 	vdev->needs_reset = set_needs_reset;
 	vdev->config_changed = config_changed;
 	vdev->dma_off = true; /* COMMAND starts with bus mastering off: the driver turns it on */
-	pthread_mutex_init(&vdev->lock, NULL);
+	virtio_locks_init(vdev);
 	device_reset(vp);
 
 	pci_device_init(&vp->pci, vp->name, 0x1af4, (uint16_t)(0x1040 + ops->device_id),
@@ -732,7 +739,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_pci_host *host, s
 		*k = (struct virtio_pci_kick){.vp = vp, .q = q};
 		vp->q[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vp->q[q].kick_fd < 0 || (vp->ioeventfd && add_ioeventfd(vp, q) < 0) ||
-		    iothread_add(io, vp->q[q].kick_fd, kicked, k) < 0)
+		    iothread_add(virtio_queue_io(vdev, q), vp->q[q].kick_fd, kicked, k) < 0)
 			return -1;
 	}
 	vp->ioeventfds_on = vp->ioeventfd; /* decoding is on from the start (pci.h) */
@@ -746,5 +753,5 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 			close(vp->q[q].kick_fd);
 	msix_destroy(&vp->msix);
 	intx_destroy(&vp->intx);
-	pthread_mutex_destroy(&vp->vdev.lock);
+	virtio_locks_destroy(&vp->vdev);
 }

@@ -20,10 +20,12 @@
 
 #include "vireo/pci/pci.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct pci_intx {
+	pthread_mutex_t lock; /* raises come from several I/O threads (queue groups) */
 	struct pci_device *pci;
 	unsigned irq;	 /* GSI and PCI_INTERRUPT_LINE; 0 when the device has no INTx */
 	int vm_fd;	 /* -1 without KVM (tests): raises are only counted */
@@ -40,6 +42,7 @@ struct pci_intx {
  * first raise. 0, or -1 with a message (then the device has no INTx: pin 0).
  */
 int intx_init(struct pci_intx *x, struct pci_device *pci, int vm_fd, unsigned irq);
+/* Also of a zeroed pci_intx that intx_init() never saw (a device whose set-up failed first). */
 void intx_destroy(struct pci_intx *x);
 
 /* Raise the line (any thread), unless the guest set COMMAND.INTX_DISABLE. */

@@ -35,6 +35,7 @@
 #define VIRTIO_STATUS_FAILED	  128
 
 #define VIRTIO_MAX_QUEUES 17 /* virtio-net: 8 queue pairs and its control queue */
+#define VIRTIO_MAX_GROUPS 8  /* virtio-net: a group per queue pair */
 
 /* Device IDs (virtio 1.2, 5). */
 #define VIRTIO_ID_NET	  1
@@ -64,9 +65,9 @@ struct virtio_device_ops {
 	/* The driver set DRIVER_OK: queues are valid. -1 -> DEVICE_NEEDS_RESET. */
 	int (*activate)(struct virtio_dev *vdev);
 	/*
-	 * I/O thread, device lock held: queue q was kicked (chains may be
-	 * waiting), or is called back after returning true: it stopped with
-	 * work left (see virtio_process_queue's budget).
+	 * I/O thread, queue q's lock held (virtio_lock_queue): queue q was
+	 * kicked (chains may be waiting), or is called back after returning
+	 * true: it stopped with work left (see virtio_process_queue's budget).
 	 */
 	bool (*queue_notify)(struct virtio_dev *vdev, unsigned q);
 	/* Device reset: I/O has been quiesced; drop all queue and request state. */
@@ -82,15 +83,42 @@ struct virtio_device_ops {
 	void (*destroy)(struct virtio_dev *vdev);
 };
 
+/*
+ * A queue group: queues that share no state with the device's other queues
+ * (virtio-net's receive/transmit pair) and so can run on their own I/O
+ * thread under their own lock, in parallel with the other groups.
+ */
+struct virtio_group {
+	pthread_mutex_t lock;
+	struct iothread *io; /* NULL: the device's */
+};
+
+/*
+ * Locking. A device without groups has one lock, vdev->lock: its I/O
+ * thread's work and the transport's register accesses take it. A device
+ * with groups has a lock per group too; queue q of group g is worked on
+ * under group g's lock only, so groups never wait for each other. What is
+ * the whole device's (status, features, config space, reset, queues in no
+ * group such as a control queue) is changed under every lock: the group
+ * locks in index order, then vdev->lock (virtio_lock_all). Order: group
+ * locks before the device lock, so group work may take vdev->lock for a
+ * moment (a link status change) but whoever holds vdev->lock takes no group
+ * lock. What a group's thread may change that others read without its lock
+ * is atomic: the NEEDS_RESET status bit, the transport's ISR, the config
+ * generation; and MSI-X and INTx signalling lock themselves.
+ */
 struct virtio_dev {
 	const struct virtio_device_ops *ops;
 	void *priv; /* the device's own state */
 	const struct gmem *mem;
-	struct iothread *io;
+	struct iothread *io; /* the device's I/O thread: queues in no group, its own fds */
 
-	pthread_mutex_t lock;	  /* taken by the I/O thread and by transport config access */
-	uint64_t driver_features; /* negotiated (valid after FEATURES_OK) */
-	uint8_t status;
+	pthread_mutex_t lock; /* the device lock (see above) */
+	unsigned nr_groups;   /* 0: every queue is the device's */
+	struct virtio_group group[VIRTIO_MAX_GROUPS];
+	uint8_t queue_group[VIRTIO_MAX_QUEUES]; /* >= nr_groups: the device's queue */
+	uint64_t driver_features;		/* negotiated (valid after FEATURES_OK) */
+	uint8_t status;				/* virtio_status() to read it outside the locks */
 	/*
 	 * The transport may not touch guest memory now (PCI: the driver cleared
 	 * Bus Master Enable): take no chains. Under lock; the transport calls
@@ -112,6 +140,24 @@ static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bi
 {
 	return vdev->driver_features & (1ull << bit);
 }
+
+/* The status byte, as any thread may read it (NEEDS_RESET is set atomically). */
+static inline uint8_t virtio_status(const struct virtio_dev *vdev)
+{
+	return __atomic_load_n(&vdev->status, __ATOMIC_ACQUIRE);
+}
+
+/* Locks of a virtio_dev (see struct virtio_dev): initialise and destroy them all. */
+void virtio_locks_init(struct virtio_dev *vdev);
+void virtio_locks_destroy(struct virtio_dev *vdev);
+/* Every lock of the device, in order: for what is the whole device's. */
+void virtio_lock_all(struct virtio_dev *vdev);
+void virtio_unlock_all(struct virtio_dev *vdev);
+/* What queue q's work runs under: its group's lock, or all of them. */
+void virtio_lock_queue(struct virtio_dev *vdev, unsigned q);
+void virtio_unlock_queue(struct virtio_dev *vdev, unsigned q);
+/* The I/O thread queue q's work runs on. */
+struct iothread *virtio_queue_io(const struct virtio_dev *vdev, unsigned q);
 
 /*
  * Devices call this after pushing completions to queue q: interrupts the
