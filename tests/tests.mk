@@ -21,7 +21,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBVIREO_SAN) tests/unit/unit.h | deps
 TSAN_CFLAGS := $(CFLAGS_COMMON) -O1 -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 VIREO_TSAN_OBJS := $(VIREO_SRCS:%.c=$(BUILD)/tsan/%.o)
 LIBVIREO_TSAN := $(BUILD)/libvireo-tsan.a
-TSAN_TESTS := $(addprefix $(BUILD)/tests-tsan/,test_iothread test_virtio_pci)
+TSAN_TESTS := $(addprefix $(BUILD)/tests-tsan/,test_iothread test_virtio_pci test_virtio_net)
 
 $(BUILD)/tsan/%.o: %.c Makefile | deps
 	@mkdir -p $(@D)

@@ -3,8 +3,12 @@
  * net.c -- virtio-net (device ID 1) over a host tap: the --net argument, the
  * transmit and receive paths, the control queue and the config space.
  *
- * Everything runs on the device's I/O thread under its lock; the vCPU only
- * writes registers (a doorbell is an ioeventfd KVM signals). The paths:
+ * Each receive/transmit pair is a queue group (virtio.h): it runs on its own
+ * I/O thread under its own lock, with its own tap queue, scratch and
+ * counters, so pairs run in parallel and share nothing but the link state
+ * (atomic; changed under the device lock). The control queue is the
+ * device's: it runs under all locks. The vCPU only writes registers (a
+ * doorbell is an ioeventfd KVM signals). The paths:
  *
  *   transmit   a kick drains the transmitq: each chain is checked (shape,
  *              vnet header against the negotiated features) and written to
@@ -73,15 +77,25 @@ struct net_config_space {
 
 struct net_dev;
 
-/* A receive/transmit queue pair and its tap queue (one fd each). */
+/*
+ * A receive/transmit queue pair and its tap queue (one fd each): a queue
+ * group, all of it under the group's lock on the group's I/O thread.
+ */
 struct net_pair {
 	struct net_dev *net;
 	unsigned index;
 	int fd;
-	int watch; /* the fd's slot in vdev->io */
+	struct iothread *io; /* the pair's I/O thread */
+	int watch;	     /* the fd's slot in io */
 	uint32_t watch_events;
-	bool rx_readable; /* the tap may have frames: read until EAGAIN */
-	bool tx_blocked;  /* the tap was full: wait for EPOLLOUT */
+	bool rx_readable;	       /* the tap may have frames: read until EAGAIN */
+	bool tx_blocked;	       /* the tap was full: wait for EPOLLOUT */
+	struct virtio_net_stats stats; /* summed over the pairs by virtio_net_get_stats */
+
+	/* Scratch of the pair's thread: no allocation per frame. */
+	struct iovec iov[NET_IOV_MAX + 1];
+	struct virtq_chain extra; /* a further receive buffer of a merged frame */
+	uint8_t overflow;	  /* where a frame too large for the buffers spills */
 };
 
 struct net_dev {
@@ -96,13 +110,8 @@ struct net_dev {
 	struct net_config_space cfg;
 	uint8_t mac[6]; /* the MAC it was given: the driver may set another until a reset */
 
-	bool link_up;
-	struct virtio_net_stats stats;
-
-	/* Scratch of the I/O thread (under the lock): no allocation per frame. */
-	struct iovec iov[NET_IOV_MAX + 1];
-	struct virtq_chain extra; /* a further receive buffer of a merged frame */
-	uint8_t overflow;	  /* where a frame too large for the buffers spills */
+	bool link_up;	/* read by every pair: link_is_up(); set under the device lock */
+	bool link_lost; /* the tap went away (under the device lock) */
 };
 
 /* ---- the --net argument ---- */
@@ -227,6 +236,11 @@ const char *virtio_net_check_tx(const struct virtio_net_hdr *h, size_t frame_len
 	return check_gso(h, frame_len, features);
 }
 
+static bool link_is_up(const struct net_dev *net)
+{
+	return __atomic_load_n(&net->link_up, __ATOMIC_ACQUIRE);
+}
+
 static bool pair_active(const struct net_pair *p)
 {
 	return p->index < p->net->active_pairs;
@@ -237,7 +251,8 @@ static void update_watch(struct net_pair *p)
 	struct net_dev *net = p->net;
 	uint32_t want = 0;
 
-	if (net->link_up && pair_active(p) && (net->vdev->status & VIRTIO_STATUS_DRIVER_OK)) {
+	if (link_is_up(net) && pair_active(p) &&
+	    (virtio_status(net->vdev) & VIRTIO_STATUS_DRIVER_OK)) {
 		if (!p->rx_readable)
 			want |= EPOLLIN;
 		if (p->tx_blocked)
@@ -252,7 +267,7 @@ static void update_watch(struct net_pair *p)
 	 */
 	if (!want)
 		want = EPOLLONESHOT;
-	if (want != p->watch_events && iothread_watch_events(net->vdev->io, p->watch, want) == 0)
+	if (want != p->watch_events && iothread_watch_events(p->io, p->watch, want) == 0)
 		p->watch_events = want;
 }
 
@@ -262,16 +277,25 @@ static void update_watches(struct net_dev *net)
 		update_watch(&net->pair[i]);
 }
 
+/*
+ * A pair found the tap gone (its group's lock held). The config space is the
+ * device's: take the device lock (after a group lock: the order of
+ * struct virtio_dev), so a driver reading it sees the change whole.
+ */
 static void link_down(struct net_dev *net)
 {
-	if (!net->link_up)
-		return;
-	net->link_up = false;
-	net->stats.link_down = 1;
-	net->cfg.status &= (uint16_t)~VIRTIO_NET_S_LINK_UP;
-	vireo_warn("net %s: the tap went away: link down", net->tap.name);
-	if (virtio_has_feature(net->vdev, VIRTIO_NET_F_STATUS) && net->vdev->config_changed)
-		net->vdev->config_changed(net->vdev);
+	struct virtio_dev *vdev = net->vdev;
+
+	pthread_mutex_lock(&vdev->lock);
+	if (link_is_up(net)) {
+		__atomic_store_n(&net->link_up, false, __ATOMIC_RELEASE);
+		net->link_lost = true;
+		net->cfg.status &= (uint16_t)~VIRTIO_NET_S_LINK_UP;
+		vireo_warn("net %s: the tap went away: link down", net->tap.name);
+		if (virtio_has_feature(vdev, VIRTIO_NET_F_STATUS) && vdev->config_changed)
+			vdev->config_changed(vdev);
+	}
+	pthread_mutex_unlock(&vdev->lock);
 }
 
 /*
@@ -279,13 +303,12 @@ static void link_down(struct net_dev *net)
  * then sends exactly the header that was checked, whatever the guest writes
  * meanwhile. Returns the iovec count, or 0 when there are too many.
  */
-static unsigned tx_iovecs(struct net_dev *net, const struct virtq_chain *c,
-			  struct virtio_net_hdr *h)
+static unsigned tx_iovecs(struct net_pair *p, const struct virtq_chain *c, struct virtio_net_hdr *h)
 {
 	size_t skip = NET_HDR_LEN;
 	unsigned n = 1;
 
-	net->iov[0] = (struct iovec){.iov_base = h, .iov_len = NET_HDR_LEN};
+	p->iov[0] = (struct iovec){.iov_base = h, .iov_len = NET_HDR_LEN};
 	for (unsigned i = 0; i < c->nr_out; i++) {
 		const struct iovec *v = &c->iov[i];
 
@@ -295,16 +318,16 @@ static unsigned tx_iovecs(struct net_dev *net, const struct virtq_chain *c,
 		}
 		if (n > NET_IOV_MAX - 1)
 			return 0;
-		net->iov[n++] = (struct iovec){.iov_base = (uint8_t *)v->iov_base + skip,
-					       .iov_len = v->iov_len - skip};
+		p->iov[n++] = (struct iovec){.iov_base = (uint8_t *)v->iov_base + skip,
+					     .iov_len = v->iov_len - skip};
 		skip = 0;
 	}
 	return n;
 }
 
-static long tx_malformed(struct net_dev *net)
+static long tx_malformed(struct net_pair *p)
 {
-	net->stats.tx_malformed++;
+	p->stats.tx_malformed++;
 	return 0; /* dropped: returned to the driver untouched */
 }
 
@@ -318,33 +341,33 @@ static long net_tx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 	ssize_t n;
 
 	if (c->nr_in || c->out_len < NET_HDR_LEN)
-		return tx_malformed(net); /* writable buffers, or no room for a header */
+		return tx_malformed(p); /* writable buffers, or no room for a header */
 	virtq_chain_read(c, 0, &h, sizeof(h));
 	frame_len = c->out_len - NET_HDR_LEN;
 	if (virtio_net_check_tx(&h, frame_len, vdev->driver_features))
-		return tx_malformed(net);
-	niov = tx_iovecs(net, c, &h);
+		return tx_malformed(p);
+	niov = tx_iovecs(p, c, &h);
 	if (niov == 0)
-		return tx_malformed(net);
-	if (!net->link_up) {
-		net->stats.tx_dropped++;
+		return tx_malformed(p);
+	if (!link_is_up(net)) {
+		p->stats.tx_dropped++;
 		return 0;
 	}
-	n = tap_send(p->fd, net->iov, niov);
+	n = tap_send(p->fd, p->iov, niov);
 	if (n == -EAGAIN) {
 		p->tx_blocked = true;
-		net->stats.tx_blocked++;
+		p->stats.tx_blocked++;
 		return VIRTIO_CHAIN_LATER;
 	}
 	if (n < 0) {
 		if (tap_error_is_gone((int)-n))
 			link_down(net);
-		net->stats.tx_dropped++;
+		p->stats.tx_dropped++;
 		return 0;
 	}
-	net->stats.tx_packets++;
-	net->stats.tx_bytes += frame_len;
-	net->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+	p->stats.tx_packets++;
+	p->stats.tx_bytes += frame_len;
+	p->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
 	vdev->vq[q].stats.bytes += frame_len;
 	return 0;
 }
@@ -374,10 +397,10 @@ static bool rx_buffer_ok(const struct virtq_chain *c)
 	return c->nr_out == 0 && c->in_len >= NET_HDR_LEN;
 }
 
-static unsigned append_iov(struct net_dev *net, unsigned niov, const struct virtq_chain *c)
+static unsigned append_iov(struct net_pair *p, unsigned niov, const struct virtq_chain *c)
 {
 	for (unsigned i = 0; i < c->nr_in && niov < NET_IOV_MAX; i++)
-		net->iov[niov++] = c->iov[c->nr_out + i];
+		p->iov[niov++] = c->iov[c->nr_out + i];
 	return niov;
 }
 
@@ -394,24 +417,23 @@ struct rx_buffers {
  * that is malformed or unusable goes back to the ring and ends the search:
  * the loop returns it to the driver as its next chain.
  */
-static void rx_take_more(struct net_dev *net, struct virtq *vq, struct rx_buffers *b, size_t need)
+static void rx_take_more(struct net_pair *p, struct virtq *vq, struct rx_buffers *b, size_t need)
 {
 	while (b->total < need && b->n < NET_MRG_BUFFERS) {
-		int r = virtq_pop(vq, &net->extra);
+		int r = virtq_pop(vq, &p->extra);
 
 		if (r == 0)
 			break;
 		if (r < 0)
 			vq->stats.malformed--; /* popped again by the loop, and counted then */
-		if (r < 0 || !rx_buffer_ok(&net->extra) ||
-		    b->niov + net->extra.nr_in > NET_IOV_MAX) {
+		if (r < 0 || !rx_buffer_ok(&p->extra) || b->niov + p->extra.nr_in > NET_IOV_MAX) {
 			virtq_unpop(vq, 1);
 			break;
 		}
-		b->niov = append_iov(net, b->niov, &net->extra);
-		b->head[b->n] = net->extra.head;
-		b->cap[b->n++] = net->extra.in_len;
-		b->total += net->extra.in_len;
+		b->niov = append_iov(p, b->niov, &p->extra);
+		b->head[b->n] = p->extra.head;
+		b->cap[b->n++] = p->extra.in_len;
+		b->total += p->extra.in_len;
 	}
 }
 
@@ -438,16 +460,16 @@ static void rx_publish(struct virtq *vq, struct rx_buffers *b, size_t len, unsig
 	virtq_push_many(vq, b->head, written, used);
 }
 
-static void rx_count(struct net_dev *net, const struct virtq_chain *c, size_t len, unsigned q)
+static void rx_count(struct net_pair *p, const struct virtq_chain *c, size_t len, unsigned q)
 {
 	struct virtio_net_hdr h;
 
 	/* The header the tap wrote: a receive buffer is writable (not virtq_chain_read's). */
 	iov_to_buf(c->iov + c->nr_out, c->nr_in, 0, &h, sizeof(h));
-	net->stats.rx_packets++;
-	net->stats.rx_bytes += len - NET_HDR_LEN;
-	net->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
-	net->vdev->vq[q].stats.bytes += len - NET_HDR_LEN;
+	p->stats.rx_packets++;
+	p->stats.rx_bytes += len - NET_HDR_LEN;
+	p->stats.tso_frames += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+	p->net->vdev->vq[q].stats.bytes += len - NET_HDR_LEN;
 }
 
 static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
@@ -461,20 +483,20 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 	ssize_t len;
 
 	if (!rx_buffer_ok(c)) {
-		net->stats.rx_bad_buffers++;
+		p->stats.rx_bad_buffers++;
 		return 0;
 	}
-	b.niov = append_iov(net, 0, c);
+	b.niov = append_iov(p, 0, c);
 	if (mrg)
-		rx_take_more(net, vq, &b, rx_frame_max(vdev));
+		rx_take_more(p, vq, &b, rx_frame_max(vdev));
 	/*
 	 * One byte of ours after the guest's buffers: a frame that does not fit
 	 * reads one byte more than they hold (a tap returns what it copied), so
 	 * it is told apart from one that fills them exactly.
 	 */
 	if (b.niov < NET_IOV_MAX)
-		net->iov[b.niov++] = (struct iovec){.iov_base = &net->overflow, .iov_len = 1};
-	len = tap_recv(p->fd, net->iov, b.niov);
+		p->iov[b.niov++] = (struct iovec){.iov_base = &p->overflow, .iov_len = 1};
+	len = tap_recv(p->fd, p->iov, b.niov);
 	if (len < 0 || (size_t)len < NET_HDR_LEN) {
 		virtq_unpop(vq, b.n - 1);
 		if (len == -EAGAIN) {
@@ -484,7 +506,7 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 		if (len < 0 && tap_error_is_gone((int)-len))
 			link_down(net);
 		else
-			net->stats.rx_dropped++; /* the kernel consumed the frame */
+			p->stats.rx_dropped++; /* the kernel consumed the frame */
 		/* Next read after EPOLLIN (at once if more wait): an error cannot loop here. */
 		p->rx_readable = false;
 		return VIRTIO_CHAIN_LATER;
@@ -493,10 +515,10 @@ static long net_rx(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 		/* Larger than every buffer we could give it: the guest would get a
 		 * cut frame. Drop it (counted), keep the buffers. */
 		virtq_unpop(vq, b.n - 1);
-		net->stats.rx_dropped++;
+		p->stats.rx_dropped++;
 		return VIRTIO_CHAIN_LATER;
 	}
-	rx_count(net, c, (size_t)len, q);
+	rx_count(p, c, (size_t)len, q);
 	/* How many buffers the frame used goes in the first one's header. */
 	num_buffers = (uint16_t)rx_span(&b, (size_t)len);
 	virtq_chain_write(c, offsetof(struct virtio_net_hdr, num_buffers), &num_buffers, 2);
@@ -511,7 +533,7 @@ static bool rx_ready(struct virtio_dev *vdev, unsigned q)
 	const struct net_dev *net = vdev->priv;
 	const struct net_pair *p = &net->pair[NET_PAIR(q)];
 
-	return p->rx_readable && net->link_up && pair_active(p);
+	return p->rx_readable && link_is_up(net) && pair_active(p);
 }
 
 /* ---- control queue ---- */
@@ -611,17 +633,18 @@ static bool net_notify(struct virtio_dev *vdev, unsigned q)
 	return more;
 }
 
-/* A tap queue's fd (I/O thread): events, or 0 when called back for more. */
+/* A tap queue's fd (the pair's thread): events, or 0 when called back for more. */
 static bool tap_ready(void *opaque, uint64_t events)
 {
 	struct net_pair *p = opaque;
 	struct virtio_dev *vdev = p->net->vdev;
+	unsigned rxq = NET_RXQ(p->index);
 	bool more = false;
 
-	pthread_mutex_lock(&vdev->lock);
-	if (!(vdev->status & VIRTIO_STATUS_DRIVER_OK) || !p->net->link_up) {
+	virtio_lock_queue(vdev, rxq);
+	if (!(virtio_status(vdev) & VIRTIO_STATUS_DRIVER_OK) || !link_is_up(p->net)) {
 		update_watch(p);
-		pthread_mutex_unlock(&vdev->lock);
+		virtio_unlock_queue(vdev, rxq);
 		return false;
 	}
 	if (events & EPOLLOUT)
@@ -629,7 +652,7 @@ static bool tap_ready(void *opaque, uint64_t events)
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		p->rx_readable = true; /* an error shows itself on the next read */
 	more = pair_process(p);
-	pthread_mutex_unlock(&vdev->lock);
+	virtio_unlock_queue(vdev, rxq);
 	return more;
 }
 
@@ -670,10 +693,10 @@ static void net_reset(struct virtio_dev *vdev)
 
 		p->rx_readable = p->tx_blocked = false;
 		/* nothing until DRIVER_OK (update_watch) */
-		if (iothread_watch_events(vdev->io, p->watch, EPOLLONESHOT) == 0)
+		if (iothread_watch_events(p->io, p->watch, EPOLLONESHOT) == 0)
 			p->watch_events = EPOLLONESHOT;
 	}
-	net->cfg.status = net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+	net->cfg.status = link_is_up(net) ? VIRTIO_NET_S_LINK_UP : 0;
 	memcpy(net->cfg.mac, net->mac, 6); /* undo MAC_ADDR_SET: a new driver reads ours */
 }
 
@@ -724,7 +747,7 @@ static void net_destroy(struct virtio_dev *vdev)
 		return;
 	for (unsigned i = 0; i < net->nr_pairs; i++)
 		if (net->pair[i].watch >= 0)
-			iothread_del(vdev->io, net->pair[i].fd);
+			iothread_del(net->pair[i].io, net->pair[i].fd);
 	tap_close(&net->tap);
 	free(net);
 	vdev->priv = NULL;
@@ -771,6 +794,17 @@ static const struct virtio_device_ops net_ops_template = {
     .destroy = net_destroy,
 };
 
+/*
+ * Pair k is queue group k (its thread: vdev->group[k].io, as the machine set
+ * it; else the device's); the control queue is in none: the device's.
+ */
+static void set_groups(struct virtio_dev *vdev, unsigned pairs)
+{
+	vdev->nr_groups = pairs;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vdev->queue_group[q] = q < 2 * pairs ? (uint8_t)NET_PAIR(q) : UINT8_MAX;
+}
+
 int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, struct tap *tap,
 		     unsigned index)
 {
@@ -800,13 +834,20 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 	net->cfg.max_virtqueue_pairs = (uint16_t)net->nr_pairs;
 	vdev->ops = &net->ops;
 	vdev->priv = net;
-	for (unsigned i = 0; i < net->nr_pairs; i++)
-		net->pair[i] =
-		    (struct net_pair){.net = net, .index = i, .fd = tap->fd[i], .watch = -1};
+	set_groups(vdev, net->nr_pairs);
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		struct net_pair *p = &net->pair[i];
 
-		p->watch = iothread_add_raw(vdev->io, p->fd, EPOLLONESHOT, tap_ready, p);
+		p->net = net;
+		p->index = i;
+		p->fd = tap->fd[i];
+		p->io = virtio_queue_io(vdev, NET_RXQ(i));
+		p->watch = -1;
+	}
+	for (unsigned i = 0; i < net->nr_pairs; i++) {
+		struct net_pair *p = &net->pair[i];
+
+		p->watch = iothread_add_raw(p->io, p->fd, EPOLLONESHOT, tap_ready, p);
 		if (p->watch < 0) {
 			vireo_err("net %s: cannot watch the tap", tap->name);
 			return -1;
@@ -819,11 +860,22 @@ int virtio_net_setup(struct virtio_dev *vdev, const struct net_config *cfg, stru
 struct virtio_net_stats virtio_net_get_stats(const struct virtio_dev *vdev)
 {
 	const struct net_dev *net = vdev->priv;
-	struct virtio_net_stats s = net->stats;
+	struct virtio_net_stats s = {.link_down = net->link_lost, .queue_pairs = net->active_pairs};
 
-	s.queue_pairs = net->active_pairs;
-	/* Chains the queue itself rejected were transmit frames the guest got wrong too. */
-	for (unsigned i = 0; i < net->nr_pairs; i++)
-		s.tx_malformed += vdev->vq[NET_TXQ(i)].stats.malformed;
+	for (unsigned i = 0; i < net->nr_pairs; i++) {
+		const struct virtio_net_stats *ps = &net->pair[i].stats;
+
+		s.tx_packets += ps->tx_packets;
+		s.tx_bytes += ps->tx_bytes;
+		s.rx_packets += ps->rx_packets;
+		s.rx_bytes += ps->rx_bytes;
+		s.tx_dropped += ps->tx_dropped;
+		s.rx_dropped += ps->rx_dropped;
+		/* Chains the queue itself rejected were transmit frames the guest got wrong too. */
+		s.tx_malformed += ps->tx_malformed + vdev->vq[NET_TXQ(i)].stats.malformed;
+		s.tso_frames += ps->tso_frames;
+		s.rx_bad_buffers += ps->rx_bad_buffers;
+		s.tx_blocked += ps->tx_blocked;
+	}
 	return s;
 }

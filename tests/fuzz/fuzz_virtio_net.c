@@ -144,7 +144,7 @@ static void rig_init(struct rig *r, int fd, unsigned index)
 	struct tap tap;
 	char err[64];
 
-	pthread_mutex_init(&r->d.lock, NULL);
+	virtio_locks_init(&r->d);
 	r->d.io = &F.io;
 	r->d.raise_irq = raise_irq;
 	r->d.needs_reset = needs_reset;
@@ -206,9 +206,9 @@ static void kick(unsigned q)
 
 	do {
 		CHECK(++calls < MAX_CALLS);
-		pthread_mutex_lock(&d->lock);
+		virtio_lock_queue(d, q);
 		more = d->ops->queue_notify(d, q);
-		pthread_mutex_unlock(&d->lock);
+		virtio_unlock_queue(d, q);
 	} while (more);
 }
 
@@ -266,28 +266,32 @@ static void start(const uint8_t *data, struct gmem *mem)
 			continue; /* not ready: no work */
 		vq->last_avail = vq->used_idx = start_idx;
 	}
-	pthread_mutex_lock(&d->lock);
+	virtio_lock_all(d);
 	d->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 		    VIRTIO_STATUS_DRIVER_OK;
 	CHECK(d->ops->activate(d) == 0);
-	pthread_mutex_unlock(&d->lock);
+	virtio_unlock_all(d);
 }
 
 static void stop(void)
 {
 	struct virtio_dev *d = &F.cur->d;
 
-	pthread_mutex_lock(&d->lock);
+	virtio_lock_all(d);
 	d->ops->reset(d);
 	d->status = 0;
 	d->driver_features = 0;
 	for (unsigned q = 0; q < NQ; q++)
 		memset(&d->vq[q], 0, sizeof(d->vq[q]));
 	d->mem = NULL;
-	pthread_mutex_unlock(&d->lock);
+	virtio_unlock_all(d);
 	/* No lock left held. */
 	CHECK(pthread_mutex_trylock(&d->lock) == 0);
 	pthread_mutex_unlock(&d->lock);
+	for (unsigned g = 0; g < d->nr_groups; g++) {
+		CHECK(pthread_mutex_trylock(&d->group[g].lock) == 0);
+		pthread_mutex_unlock(&d->group[g].lock);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -35,15 +35,20 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 
-#define RAM	MIB(1)
+#define RAM	MIB(2)
 #define QSIZE	64u
 #define RXQ	0
 #define TXQ	1
 #define CTRLQ	2
-#define DATA	0x40000ull
+#define RXQ1	2 /* with two pairs: the second pair's queues, then control */
+#define TXQ1	3
+#define CTRLQ2	4
+#define NQ	5 /* queues at most (two pairs) */
+#define DATA	0x80000ull
 #define HDR_LEN 12u
 #define BIG	70000u /* more than any frame */
 
@@ -55,6 +60,13 @@ static uint64_t ring_gpa(unsigned q, unsigned which)
 	return 0x10000ull * (q + 1) + 0x1000ull * which;
 }
 
+/* A doorbell of the two-pair tests: an eventfd on the queue's I/O thread. */
+struct tkick {
+	struct virtio_dev *d;
+	unsigned q;
+	int fd;
+};
+
 struct tnet {
 	struct fake_mem f;
 	struct iothread io;
@@ -62,9 +74,14 @@ struct tnet {
 	int sp[2];    /* sp[0]: the fake tap's fd (the device's), sp[1]: the network */
 	int tap_fd;   /* the fd handed to the device (-1: none yet) */
 	bool created; /* virtio_net_setup() ran: destroy closes tap_fd */
-	uint16_t avail_idx[3], next_desc[3];
+	/* The second queue pair's tap queue and I/O thread (two-pair tests). */
+	struct iothread io1;
+	int sp1[2];
+	bool two_pairs; /* the device took sp1[0] too */
+	struct tkick kick[NQ];
+	uint16_t avail_idx[NQ], next_desc[NQ];
 	uint64_t data; /* bump allocator for buffers */
-	unsigned irqs[3], config_changes;
+	unsigned irqs[NQ], config_changes;
 	uint8_t buf[BIG];
 };
 
@@ -75,7 +92,7 @@ static struct tnet *of(struct virtio_dev *d)
 
 static void count_irq(struct virtio_dev *d, unsigned q)
 {
-	assert_true(q < 3);
+	assert_true(q < NQ);
 	__atomic_fetch_add(&of(d)->irqs[q], 1, __ATOMIC_RELAXED);
 }
 
@@ -91,10 +108,13 @@ static int setup(void **state)
 	if (!t)
 		return -1;
 	fake_mem_init(&t->f, RAM);
-	if (iothread_init(&t->io) < 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->sp) < 0)
+	if (iothread_init(&t->io) < 0 || iothread_init(&t->io1) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->sp) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->sp1) < 0)
 		return -1;
-	pthread_mutex_init(&t->d.lock, NULL);
+	for (unsigned q = 0; q < NQ; q++)
+		t->kick[q].fd = -1;
+	virtio_locks_init(&t->d);
 	t->d.io = &t->io;
 	t->d.mem = &t->f.m;
 	t->d.raise_irq = count_irq;
@@ -110,13 +130,21 @@ static int teardown(void **state)
 	struct tnet *t = *state;
 
 	iothread_stop(&t->io);
+	iothread_stop(&t->io1);
 	if (t->created)
 		t->d.ops->destroy(&t->d); /* closes tap_fd */
 	if (t->tap_fd != t->sp[0])
 		close(t->sp[0]);
+	if (!t->two_pairs)
+		close(t->sp1[0]);
 	close(t->sp[1]);
+	close(t->sp1[1]);
+	for (unsigned q = 0; q < NQ; q++)
+		if (t->kick[q].fd >= 0)
+			close(t->kick[q].fd);
 	iothread_destroy(&t->io);
-	pthread_mutex_destroy(&t->d.lock);
+	iothread_destroy(&t->io1);
+	virtio_locks_destroy(&t->d);
 	fake_mem_free(&t->f);
 	free(t);
 	return 0;
@@ -188,9 +216,9 @@ static bool kick(struct tnet *t, unsigned q)
 {
 	bool more;
 
-	pthread_mutex_lock(&t->d.lock);
+	virtio_lock_queue(&t->d, q); /* as the transport's doorbell handler does */
 	more = t->d.ops->queue_notify(&t->d, q);
-	pthread_mutex_unlock(&t->d.lock);
+	virtio_unlock_queue(&t->d, q);
 	return more;
 }
 
@@ -223,9 +251,9 @@ static unsigned io_round(struct tnet *t)
 
 static void config_read(struct tnet *t, size_t off, void *buf, size_t len)
 {
-	pthread_mutex_lock(&t->d.lock);
+	virtio_lock_all(&t->d);
 	t->d.ops->config_read(&t->d, off, buf, len);
-	pthread_mutex_unlock(&t->d.lock);
+	virtio_unlock_all(&t->d);
 }
 
 static uint16_t config_status(struct tnet *t)
@@ -1163,9 +1191,9 @@ static void test_link_down(void **state)
 	assert_int_equal(io_round(t), 0);
 
 	/* A device reset keeps the link down. */
-	pthread_mutex_lock(&t->d.lock);
+	virtio_lock_all(&t->d);
 	t->d.ops->reset(&t->d);
-	pthread_mutex_unlock(&t->d.lock);
+	virtio_unlock_all(&t->d);
 	assert_int_equal(config_status(t), 0);
 }
 
@@ -1245,10 +1273,10 @@ static void test_tap_gone_before_driver_ok(void **state)
 	/* Started with no receive buffers, then reset. */
 	net_activate(t);
 	assert_true(tap_wakeups(t, 20) <= 2);
-	pthread_mutex_lock(&t->d.lock);
+	virtio_lock_all(&t->d);
 	t->d.ops->reset(&t->d);
 	t->d.status = 0;
-	pthread_mutex_unlock(&t->d.lock);
+	virtio_unlock_all(&t->d);
 	assert_true(tap_wakeups(t, 20) <= 1);
 	assert_int_equal(tap_wakeups(t, 5), 0);
 	assert_int_equal(stats(t).link_down, 0);
@@ -1260,20 +1288,26 @@ static void test_tap_gone_before_driver_ok(void **state)
 #define CTRL_ERR 1
 
 /* Send {class, command, data...} with a one-byte ack buffer; returns the ack. */
-static uint8_t ctrl(struct tnet *t, const uint8_t *cmd, uint32_t len)
+/* A command on control queue q, answered at once: its ack byte. */
+static uint8_t ctrl_on(struct tnet *t, unsigned q, const uint8_t *cmd, uint32_t len)
 {
 	struct buf b[2] = {{alloc(t, len), len, false}, {alloc(t, 1), 1, true}};
-	uint16_t before = used_idx(t, CTRLQ);
+	uint16_t before = used_idx(t, q);
 	uint16_t head;
 
 	memcpy(ram(t, b[0].gpa, len), cmd, len);
 	ram(t, b[1].gpa, 1)[0] = 0xee;
-	head = chain(t, CTRLQ, b, 2);
-	kick(t, CTRLQ);
-	assert_int_equal(used_idx(t, CTRLQ), (uint16_t)(before + 1));
-	assert_int_equal(used_id(t, CTRLQ, before), head);
-	assert_int_equal(used_len(t, CTRLQ, before), 1);
+	head = chain(t, q, b, 2);
+	kick(t, q);
+	assert_int_equal(used_idx(t, q), (uint16_t)(before + 1));
+	assert_int_equal(used_id(t, q, before), head);
+	assert_int_equal(used_len(t, q, before), 1);
 	return ram(t, b[1].gpa, 1)[0];
+}
+
+static uint8_t ctrl(struct tnet *t, const uint8_t *cmd, uint32_t len)
+{
+	return ctrl_on(t, CTRLQ, cmd, len);
 }
 
 static void test_ctrl(void **state)
@@ -1338,10 +1372,10 @@ static void test_reset_restores_mac(void **state)
 			 CTRL_OK);
 	config_read(t, 0, mac, 6);
 	assert_memory_equal(mac, ((uint8_t[]){0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}), 6);
-	pthread_mutex_lock(&t->d.lock);
+	virtio_lock_all(&t->d);
 	t->d.ops->reset(&t->d);
 	t->d.status = 0;
-	pthread_mutex_unlock(&t->d.lock);
+	virtio_unlock_all(&t->d);
 	config_read(t, 0, mac, 6);
 	assert_memory_equal(mac, ((uint8_t[]){0x02, 0x11, 0x22, 0x33, 0x44, 0x55}), 6);
 }
@@ -1365,6 +1399,259 @@ static void test_ctrl_malformed(void **state)
 	assert_int_equal(used_len(t, CTRLQ, 0), 0);
 	assert_int_equal(used_len(t, CTRLQ, 1), 0);
 	assert_int_equal(ram(t, b[1].gpa, 1)[0], 0xee);
+}
+
+/* ==== two queue pairs, each on its own I/O thread ==== */
+
+/* The transport's doorbell handler (virtio_pci.c), for these tests without one. */
+static bool doorbell(void *opaque, uint64_t count)
+{
+	struct tkick *k = opaque;
+	bool more;
+
+	(void)count;
+	virtio_lock_queue(k->d, k->q);
+	more = k->d->ops->queue_notify(k->d, k->q);
+	virtio_unlock_queue(k->d, k->q);
+	return more;
+}
+
+static void ring_doorbell(struct tnet *t, unsigned q)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(t->kick[q].fd, &one, sizeof(one)), sizeof(one));
+}
+
+/*
+ * A two-pair device over sp and sp1, pair k's thread io / io1 (as the
+ * machine sets them), both pairs in use (VQ_PAIRS_SET 2), a doorbell per
+ * queue on the queue's thread. The threads are not started.
+ */
+static void two_pairs_start(struct tnet *t)
+{
+	const uint8_t pairs2[] = {4 /* MQ */, 0 /* VQ_PAIRS_SET */, 2, 0};
+	struct net_config cfg;
+	struct tap tap;
+	char err[64];
+
+	assert_int_equal(virtio_net_parse_arg("tap=fake0,queues=2", &cfg, err, sizeof(err)), 0);
+	tap_init_closed(&tap);
+	snprintf(tap.name, sizeof(tap.name), "fake0");
+	tap.fd[0] = t->sp[0];
+	tap.fd[1] = t->sp1[0];
+	tap.nr_queues = 2;
+	tap.offloads = ALL_OFFLOADS;
+	t->tap_fd = t->sp[0];
+	t->d.group[0].io = &t->io;
+	t->d.group[1].io = &t->io1;
+	assert_int_equal(virtio_net_setup(&t->d, &cfg, &tap, 0), 0);
+	t->created = t->two_pairs = true;
+	assert_int_equal(t->d.ops->num_queues, NQ);
+	t->d.driver_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_VQ) |
+			       F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_STATUS);
+	for (unsigned q = 0; q < NQ; q++)
+		assert_true(virtq_init(&t->d.vq[q], &t->f.m, QSIZE, gpa(ring_gpa(q, 0)),
+				       gpa(ring_gpa(q, 1)), gpa(ring_gpa(q, 2)), false, false));
+	net_activate(t);
+	assert_int_equal(ctrl_on(t, CTRLQ2, pairs2, sizeof(pairs2)), 0);
+	assert_int_equal(stats(t).queue_pairs, 2);
+	for (unsigned q = 0; q < TXQ1 + 1; q++) {
+		t->kick[q] = (struct tkick){.d = &t->d, .q = q, .fd = eventfd(0, EFD_NONBLOCK)};
+		assert_true(t->kick[q].fd >= 0);
+		assert_int_equal(
+		    iothread_add(virtio_queue_io(&t->d, q), t->kick[q].fd, doorbell, &t->kick[q]),
+		    0);
+	}
+}
+
+/* Does thread io watch fd? */
+static bool watches(const struct iothread *io, int fd)
+{
+	for (unsigned i = 0; i < IOTHREAD_MAX_FDS; i++)
+		if (io->watch[i].used && io->watch[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* Pair k's frame i, as sent either way: a seed no other frame has. */
+static uint64_t pair_seed(unsigned k, bool tx, unsigned i)
+{
+	return 1000u * (k + 1) + (tx ? 500u : 0) + i;
+}
+
+#define PAIR_FRAMES 24u
+#define PAIR_LEN    300u
+
+/* Pair k: PAIR_FRAMES receive buffers and transmit frames posted. */
+static void pair_post(struct tnet *t, unsigned k, uint64_t rx_gpa[])
+{
+	uint8_t pkt[HDR_LEN + PAIR_LEN];
+	struct virtio_net_hdr h = hdr0();
+
+	for (unsigned i = 0; i < PAIR_FRAMES; i++) {
+		struct buf rx = {alloc(t, HDR_LEN + 1514), HDR_LEN + 1514, true};
+		size_t len = make_pkt(pkt, &h, PAIR_LEN, pair_seed(k, true, i));
+		struct buf tx = {alloc(t, (uint32_t)len), (uint32_t)len, false};
+
+		rx_gpa[i] = rx.gpa;
+		chain(t, k ? RXQ1 : RXQ, &rx, 1);
+		memcpy(ram(t, tx.gpa, len), pkt, len);
+		chain(t, k ? TXQ1 : TXQ, &tx, 1);
+	}
+}
+
+/* The network sends pair k's frames to its tap queue. */
+static void pair_send(struct tnet *t, unsigned k)
+{
+	uint8_t pkt[HDR_LEN + PAIR_LEN];
+
+	for (unsigned i = 0; i < PAIR_FRAMES; i++) {
+		size_t len =
+		    make_pkt(pkt, &(struct virtio_net_hdr){0}, PAIR_LEN, pair_seed(k, false, i));
+
+		assert_int_equal(send(k ? t->sp1[1] : t->sp[1], pkt, len, MSG_DONTWAIT),
+				 (ssize_t)len);
+	}
+}
+
+/*
+ * Wait (at most 10 s) until pair k has received every frame on its ring and
+ * the network has every frame it sent, in order, on pair k's tap queue; with
+ * `stir`, reading the config space (all locks) all the while.
+ */
+static void pair_wait(struct tnet *t, unsigned k, bool stir)
+{
+	uint8_t pkt[HDR_LEN + PAIR_LEN];
+	unsigned got = 0;
+	uint64_t t0 = now_ns();
+
+	while ((got < PAIR_FRAMES || used_idx(t, k ? RXQ1 : RXQ) < PAIR_FRAMES) &&
+	       now_ns() - t0 < 10000000000ull) {
+		ssize_t n = recv(k ? t->sp1[1] : t->sp[1], t->buf, sizeof(t->buf), MSG_DONTWAIT);
+
+		if (n > 0) {
+			assert_int_equal(n, make_pkt(pkt, &(struct virtio_net_hdr){0}, PAIR_LEN,
+						     pair_seed(k, true, got)));
+			assert_memory_equal(t->buf, pkt, (size_t)n);
+			got++;
+		} else if (stir) {
+			uint8_t mac[6];
+
+			config_read(t, 0, mac, sizeof(mac));
+		} else {
+			usleep(200);
+		}
+	}
+	assert_int_equal(got, PAIR_FRAMES);
+	assert_int_equal(used_idx(t, k ? RXQ1 : RXQ), PAIR_FRAMES);
+}
+
+/* What pair k's receive buffers hold (read after the threads stopped). */
+static void pair_check_rx(struct tnet *t, unsigned k, const uint64_t rx_gpa[])
+{
+	uint8_t pkt[HDR_LEN + PAIR_LEN];
+
+	for (unsigned i = 0; i < PAIR_FRAMES; i++) {
+		make_pkt(pkt, &(struct virtio_net_hdr){0}, PAIR_LEN, pair_seed(k, false, i));
+		assert_int_equal(used_len(t, k ? RXQ1 : RXQ, i), sizeof(pkt));
+		assert_memory_equal(ram(t, rx_gpa[i] + HDR_LEN, PAIR_LEN), pkt + HDR_LEN, PAIR_LEN);
+	}
+}
+
+/*
+ * Each pair is a queue group with its own thread and lock: its queues and
+ * its tap queue are served by its thread, and it moves frames both ways
+ * while the other pair's lock is held (a device-wide lock would stall it);
+ * then the other pair catches up while the config space is read (all locks)
+ * over and over. Every frame arrives once, on its own pair, intact. (Also
+ * built with ThreadSanitizer: the pairs share nothing unlocked.)
+ */
+static void test_two_pairs_two_threads(void **state)
+{
+	struct tnet *t = *state;
+	uint64_t rx0[PAIR_FRAMES], rx1[PAIR_FRAMES];
+	struct virtio_net_stats s;
+
+	two_pairs_start(t);
+	assert_ptr_equal(virtio_queue_io(&t->d, RXQ), &t->io);
+	assert_ptr_equal(virtio_queue_io(&t->d, TXQ), &t->io);
+	assert_ptr_equal(virtio_queue_io(&t->d, RXQ1), &t->io1);
+	assert_ptr_equal(virtio_queue_io(&t->d, TXQ1), &t->io1);
+	assert_ptr_equal(virtio_queue_io(&t->d, CTRLQ2), t->d.io); /* the device's */
+	assert_true(watches(&t->io, t->sp[0]) && !watches(&t->io, t->sp1[0]));
+	assert_true(watches(&t->io1, t->sp1[0]) && !watches(&t->io1, t->sp[0]));
+	pair_post(t, 0, rx0);
+	pair_post(t, 1, rx1);
+	assert_int_equal(iothread_start(&t->io), 0);
+	assert_int_equal(iothread_start(&t->io1), 0);
+
+	/* Pair 0 held: pair 1 does all its work; pair 0 does none. */
+	virtio_lock_queue(&t->d, RXQ);
+	pair_send(t, 0);
+	pair_send(t, 1);
+	for (unsigned q = 0; q <= TXQ1; q++)
+		ring_doorbell(t, q);
+	pair_wait(t, 1, false);
+	assert_int_equal(used_idx(t, RXQ), 0);
+	assert_int_equal(used_idx(t, TXQ), 0);
+	assert_int_equal(net_recv(t, t->buf, sizeof(t->buf)), -EAGAIN);
+	virtio_unlock_queue(&t->d, RXQ);
+
+	/* Released: pair 0 catches up, with the config space read meanwhile. */
+	pair_wait(t, 0, true);
+	iothread_stop(&t->io);
+	iothread_stop(&t->io1);
+	assert_int_equal(used_idx(t, TXQ), PAIR_FRAMES);
+	assert_int_equal(used_idx(t, TXQ1), PAIR_FRAMES);
+	pair_check_rx(t, 0, rx0);
+	pair_check_rx(t, 1, rx1);
+	s = stats(t);
+	assert_int_equal(s.tx_packets, 2 * PAIR_FRAMES);
+	assert_int_equal(s.rx_packets, 2 * PAIR_FRAMES);
+	assert_int_equal(s.tx_bytes, 2 * PAIR_FRAMES * PAIR_LEN);
+	assert_int_equal(s.rx_dropped + s.tx_dropped + s.tx_malformed, 0);
+	assert_true(t->irqs[RXQ1] >= 1 && t->irqs[TXQ1] >= 1);
+	assert_true(t->io.wakeups >= 1 && t->io1.wakeups >= 1);
+}
+
+/*
+ * The tap goes away under one pair while the other runs on and the config
+ * space is read: the link goes down once (one config interrupt), taken
+ * under the device lock from the pair's thread, with no deadlock against
+ * the config reader's all-locks order.
+ */
+static void test_two_pairs_link_down(void **state)
+{
+	struct tnet *t = *state;
+	int gone = detached_tun();
+	uint64_t t0;
+
+	/* Pair 1's tap queue is a detached tun fd: its first transmit finds it gone. */
+	close(t->sp1[0]);
+	t->sp1[0] = gone;
+	two_pairs_start(t);
+	{
+		uint8_t pkt[HDR_LEN + 60];
+		size_t len = make_pkt(pkt, &(struct virtio_net_hdr){0}, 60, 7);
+		struct buf tx = {alloc(t, (uint32_t)len), (uint32_t)len, false};
+
+		memcpy(ram(t, tx.gpa, len), pkt, len);
+		chain(t, TXQ1, &tx, 1);
+	}
+	assert_int_equal(iothread_start(&t->io), 0);
+	assert_int_equal(iothread_start(&t->io1), 0);
+	ring_doorbell(t, TXQ1);
+	t0 = now_ns();
+	while (config_status(t) & VIRTIO_NET_S_LINK_UP && now_ns() - t0 < 10000000000ull)
+		usleep(100);
+	iothread_stop(&t->io);
+	iothread_stop(&t->io1);
+	assert_int_equal(config_status(t), 0);
+	assert_int_equal(used_idx(t, TXQ1), 1);
+	assert_int_equal(stats(t).tx_dropped, 1);
+	assert_int_equal(stats(t).link_down, 1);
+	assert_int_equal(t->config_changes, 1);
 }
 
 int main(void)
@@ -1398,6 +1685,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ctrl_not_negotiated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_restores_mac, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_pairs_two_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_pairs_link_down, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
