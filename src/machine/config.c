@@ -34,9 +34,10 @@ void config_usage(FILE *out)
 		"                      a virtio-net device on the existing tap NAME (repeatable,\n"
 		"                      up to 4; create it with `ip tuntap add NAME mode tap`);\n"
 		"                      queues=N: N queue pairs (1-8) on a multi_queue tap\n"
-		"  --iothreads N       I/O threads for the virtio devices (default 1, at most 8);\n"
-		"                      device k (disks first, then rng, console, nets) runs on\n"
-		"                      thread k mod N\n"
+		"  --iothreads N       I/O threads for the virtio devices (at most 8; default 1,\n"
+		"                      or the largest queues=N of a --net); unit k (a device,\n"
+		"                      or a net queue pair; disks first, then rng, console,\n"
+		"                      nets) runs on thread k mod N\n"
 		"  --no-acpi           no ACPI tables: the guest finds its CPUs, IOAPIC and PCI\n"
 		"                      INTx lines in the MP table alone\n"
 		"  --debug-exit        a debug-exit port at 0xf4 (QEMU's isa-debug-exit): a guest\n"
@@ -98,7 +99,7 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->cmdline = CONFIG_DEFAULT_CMDLINE;
 	cfg->mem_bytes = CONFIG_DEFAULT_MEM;
 	cfg->cpus = 1;
-	cfg->iothreads = 1;
+	cfg->iothreads = 0; /* as the devices need: devices.c */
 	cfg->acpi = true;
 	cfg->sandbox.seccomp = true;
 	cfg->sandbox.landlock = true;

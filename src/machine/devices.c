@@ -2,10 +2,12 @@
 /*
  * devices.c -- the PCI bus and the virtio devices on it, as the command line
  * asks: --disk (virtio-blk), --rng, --virtio-console, --net (virtio-net over
- * a tap). Each gets a virtio-pci function on bus 0 and one of the
- * --iothreads I/O threads: device k (in the order disks, rng, console, nets)
- * runs on thread k mod N, so with as many threads
- * as devices each device has its own, as QEMU's iothread= gives.
+ * a tap). Each gets a virtio-pci function on bus 0, and its work units I/O
+ * threads: a unit is a device, or one queue pair of a net device (a queue
+ * group, which runs apart from the others: virtio.h). Unit k, in the order
+ * disks, rng, console, then each net's pairs, runs on thread k mod N; so
+ * with as many threads as units each has its own, as QEMU's iothread=
+ * gives, and a net device's pairs run in parallel whenever N > 1.
  */
 #include "vireo/machine/machine.h"
 #include "vireo/lib/util.h"
@@ -18,6 +20,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* The I/O thread of the next work unit. */
+static struct iothread *next_io(struct machine *m)
+{
+	return &m->io[m->nr_units++ % m->nr_io];
+}
+
 static struct virtio_pci *new_vdev(struct machine *m)
 {
 	struct virtio_pci *vp;
@@ -26,16 +34,16 @@ static struct virtio_pci *new_vdev(struct machine *m)
 		vireo_err("too many virtio devices (at most %d)", MACHINE_MAX_VIRTIO);
 		return NULL;
 	}
-	/* devices_wanted() sized the I/O threads: a kind of device it does not
+	/* units_wanted() sized the I/O threads: a kind of device it does not
 	 * count would have none to run on. Say so rather than divide by zero. */
 	if (m->nr_io == 0) {
-		vireo_err("internal error: a virtio device but no I/O thread (devices_wanted())");
+		vireo_err("internal error: a virtio device but no I/O thread (units_wanted())");
 		return NULL;
 	}
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return NULL;
-	vp->vdev.io = &m->io[m->nr_vdev % m->nr_io];
+	vp->vdev.io = next_io(m);
 	vp->vdev.mem = &m->vm.mem;
 	m->vdev[m->nr_vdev++] = vp;
 	return vp;
@@ -128,6 +136,10 @@ static int add_nets(struct machine *m)
 
 		if (!vp)
 			return -1;
+		/* Pair 0 on the device's thread (with the control queue), the rest on their own. */
+		vp->vdev.group[0].io = vp->vdev.io;
+		for (unsigned k = 1; k < m->cfg.nets[i].queues && k < VIRTIO_MAX_GROUPS; k++)
+			vp->vdev.group[k].io = next_io(m);
 		/* The device owns the tap from here, also when this fails. */
 		int rc = virtio_net_setup(&vp->vdev, &m->cfg.nets[i], &m->tap[i], i);
 
@@ -138,24 +150,38 @@ static int add_nets(struct machine *m)
 	return 0;
 }
 
-/* The virtio devices the command line asks for: every kind add_*() makes. */
-static unsigned devices_wanted(const struct machine *m)
+/* The work units the command line asks for: every kind add_*() makes. */
+static unsigned units_wanted(const struct machine *m)
 {
-	return m->cfg.nr_disks + (m->cfg.rng ? 1 : 0) + (m->cfg.virtio_console ? 1 : 0) +
-	       m->cfg.nr_nets;
+	unsigned n = m->cfg.nr_disks + (m->cfg.rng ? 1 : 0) + (m->cfg.virtio_console ? 1 : 0);
+
+	for (unsigned i = 0; i < m->cfg.nr_nets; i++)
+		n += m->cfg.nets[i].queues;
+	return n;
+}
+
+/* Without --iothreads: one, or as many as the widest net device has pairs. */
+static unsigned default_iothreads(const struct machine *m)
+{
+	unsigned n = 1;
+
+	for (unsigned i = 0; i < m->cfg.nr_nets; i++)
+		if (m->cfg.nets[i].queues > n)
+			n = m->cfg.nets[i].queues;
+	return n;
 }
 
 /*
- * --iothreads N, but no more threads than devices: a thread with nothing to
- * run would only cost start-up time (a thread start and its filter) and a
- * wake-up at stop. Without devices, none.
+ * --iothreads N, but no more threads than work units: a thread with nothing
+ * to run would only cost start-up time (a thread start and its filter) and
+ * a wake-up at stop. Without devices, none.
  */
 static int iothreads_init(struct machine *m)
 {
-	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : 1;
+	unsigned n = m->cfg.iothreads ? m->cfg.iothreads : default_iothreads(m);
 
-	if (n > devices_wanted(m))
-		n = devices_wanted(m);
+	if (n > units_wanted(m))
+		n = units_wanted(m);
 	if (n > CONFIG_MAX_IOTHREADS) /* last, so the compiler sees the bound of the names */
 		n = CONFIG_MAX_IOTHREADS;
 	for (unsigned i = 0; i < n; i++) {

@@ -136,10 +136,27 @@ static void device_report(const struct virtio_pci *vp, FILE *f, enum virtio_repo
 		vp->vdev.ops->report(&vp->vdev, vp->name, f, fmt);
 }
 
-/* Which of m->io[] runs device vp. */
+/* Which of m->io[] runs device vp (its queues in no group, its own fds). */
 static unsigned iothread_of(const struct machine *m, const struct virtio_pci *vp)
 {
 	return (unsigned)(vp->vdev.io - m->io);
+}
+
+/* Which of m->io[] runs queue q of vp (a queue group may have its own). */
+static unsigned queue_iothread(const struct machine *m, const struct virtio_pci *vp, unsigned q)
+{
+	return (unsigned)(virtio_queue_io(&vp->vdev, q) - m->io);
+}
+
+/* Does thread i run anything of vp? */
+static bool runs_on(const struct machine *m, const struct virtio_pci *vp, unsigned i)
+{
+	if (iothread_of(m, vp) == i)
+		return true;
+	for (unsigned q = 0; q < vp->vdev.ops->num_queues; q++)
+		if (queue_iothread(m, vp, q) == i)
+			return true;
+	return false;
 }
 
 /*
@@ -153,7 +170,7 @@ static void table_iothreads(FILE *f, const struct machine *m)
 		fprintf(f, "  %-23s %10" PRIu64 " %10" PRIu64 " ", m->io[i].name, m->io[i].wakeups,
 			m->io[i].callbacks);
 		for (unsigned d = 0; d < m->nr_vdev; d++)
-			if (iothread_of(m, m->vdev[d]) == i)
+			if (runs_on(m, m->vdev[d], i))
 				fprintf(f, " %s", m->vdev[d]->name);
 		fprintf(f, "\n");
 	}
@@ -357,9 +374,10 @@ static void json_devices(FILE *f, const struct machine *m)
 			fprintf(f,
 				"%s\n      {\"notifications\": %" PRIu64 ", \"requests\": %" PRIu64
 				", \"interrupts\": %" PRIu64 ", \"suppressed\": %" PRIu64
-				", \"malformed\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+				", \"malformed\": %" PRIu64 ", \"bytes\": %" PRIu64
+				", \"iothread\": %u}",
 				q ? "," : "", st->notifications, st->requests, st->interrupts,
-				st->suppressed, st->malformed, st->bytes);
+				st->suppressed, st->malformed, st->bytes, queue_iothread(m, vp, q));
 		}
 		fprintf(f, "]");
 		device_report(vp, f, VIRTIO_REPORT_JSON);

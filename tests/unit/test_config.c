@@ -84,7 +84,7 @@ static void test_defaults(void **state)
 	assert_null(p.cfg.stats_json);
 	assert_false(p.cfg.quiet);
 	assert_int_equal(p.cfg.timeout_s, 0);
-	assert_int_equal(p.cfg.iothreads, 1);
+	assert_int_equal(p.cfg.iothreads, 0); /* as the devices need (devices.c) */
 	assert_true(p.cfg.acpi);
 	for (unsigned i = 0; i < OPT_COUNT; i++)
 		assert_int_equal(p.cfg.want[i], i != OPT_PREFAULT);

@@ -35,7 +35,7 @@ struct vm_config {
 	unsigned nr_nets;
 	bool rng;	     /* --rng: a virtio-rng device */
 	bool virtio_console; /* --virtio-console: a virtio-console on stdout/stdin */
-	unsigned iothreads;  /* --iothreads: device threads, devices spread over them */
+	unsigned iothreads;  /* --iothreads: device threads (0: as devices.c sees fit) */
 	bool acpi;	     /* ACPI tables besides the MP table (--no-acpi: none) */
 	bool debug_exit;     /* --debug-exit: the guest may end the VM through port 0xf4 */
 	struct sandbox_config sandbox; /* --no-seccomp, --no-landlock, --uid/--gid, --chroot */

@@ -71,9 +71,14 @@ struct machine {
 	struct debug_exit debug_exit;
 	struct boot_timer boot_timer; /* the guest's first instruction, for the report */
 	struct pci_bus pci;
-	/* Device work: virtio queues, io_uring completions. Device k on io[k % nr_io]. */
+	/*
+	 * Device work: virtio queues, io_uring completions. Work unit k (a
+	 * device, or a queue pair of a net device: see devices.c) on
+	 * io[k % nr_io].
+	 */
 	struct iothread io[CONFIG_MAX_IOTHREADS];
 	unsigned nr_io;			 /* initialised ones (so destroy knows) */
+	unsigned nr_units;		 /* work units given a thread so far */
 	struct tap tap[NET_MAX_DEVICES]; /* --net's, open until their device takes them */
 	unsigned nr_taps;
 	struct virtio_pci *vdev[MACHINE_MAX_VIRTIO];
