@@ -4,8 +4,11 @@
  * and net-bad, on the driver in virtio.c, all at CPL3.
  *
  * The driver accepts MAC, STATUS and MRG_RXBUF (keys mac=0, status=0, mrg=0
- * refuse them), never CTRL_VQ or MQ: the device then has receiveq0 (0) and
- * transmitq0 (1) only. net-tx also takes CSUM and HOST_TSO4 for frames over
+ * refuse them), and CTRL_VQ and MQ only for net-tx pairs=2: otherwise the
+ * device has receiveq0 (0) and transmitq0 (1) only. With pairs=2 it also
+ * has receiveq1 (2), transmitq1 (3) and the controlq (4); the driver asks for
+ * both pairs (VQ_PAIRS_SET) and sends the frames alternately on the two
+ * transmitqs. net-tx also takes CSUM and HOST_TSO4 for frames over
  * 1514 bytes (tso=0 refuses), net-bad CSUM when offered (csum=0 refuses), so
  * that its checksum-offset case checks bounds and not only the feature.
  *
@@ -35,8 +38,15 @@
 #define VIRTIO_NET_F_CTRL_VQ   17
 #define VIRTIO_NET_F_MQ	       22
 
-#define NET_RXQ 0
-#define NET_TXQ 1
+#define NET_RXQ	      0
+#define NET_TXQ	      1
+#define NET_TXQ_OF(k) (2 * (k) + 1) /* transmitq of pair k */
+#define NET_CTRLQ2    4		    /* the controlq with two pairs */
+#define NET_MAX_PAIRS 2
+
+#define CTRL_MQ		     4
+#define CTRL_MQ_VQ_PAIRS_SET 0
+#define CTRL_OK		     0
 
 #define NET_CFG_MAC	0
 #define NET_CFG_STATUS	6
@@ -269,11 +279,39 @@ static int rx_setup(struct net *n)
 	return 0;
 }
 
+/* VQ_PAIRS_SET `pairs` on the controlq (after DRIVER_OK, 5.1.6.5.5). 0 or fail(). */
+static int set_pairs(struct net *n, unsigned pairs)
+{
+	uint8_t *cmd = dma_scratch_alloc(8);
+	struct vq *q = &n->v.vq[NET_CTRLQ2];
+	struct vbuf b[2];
+	uint32_t len;
+	int w;
+
+	if (!cmd)
+		return -1;
+	cmd[0] = CTRL_MQ;
+	cmd[1] = CTRL_MQ_VQ_PAIRS_SET;
+	cmd[2] = (uint8_t)pairs; /* le16 */
+	cmd[3] = 0;
+	cmd[4] = 0xff; /* the ack: the device writes it */
+	b[0] = (struct vbuf){pa(cmd), 4, false};
+	b[1] = (struct vbuf){pa(cmd + 4), 1, true};
+	if (vq_add(q, b, 2, cmd) < 0)
+		return fail("net: controlq full");
+	if ((w = vq_kick_and_take(q, cmd, n->v.timeout_tsc, &len)) != 0)
+		return fail("net: VQ_PAIRS_SET: %s", vq_wait_name(w));
+	if (len != 1 || cmd[4] != CTRL_OK)
+		return fail("net: VQ_PAIRS_SET %u: ack %u (length %u)", pairs, cmd[4], len);
+	return 0;
+}
+
 /*
- * Find and bring up the net=N device with the common features plus `extra`;
+ * Find and bring up the net=N device with the common features plus `extra`,
+ * using `pairs` queue pairs (2: CTRL_VQ and MQ, asked for after DRIVER_OK);
  * with `rx`, fill the receiveq before DRIVER_OK. Prints the describe lines.
  */
-static int net_open(uint64_t extra, bool rx)
+static int net_open_pairs(uint64_t extra, bool rx, unsigned pairs)
 {
 	struct vdev *d = &net.v;
 	unsigned index = (unsigned)cmdline_u64("net", 0);
@@ -283,8 +321,10 @@ static int net_open(uint64_t extra, bool rx)
 	d->name = "net";
 	d->type = VIRTIO_ID_NET;
 	d->index = index;
-	d->nr_vqs = 2; /* receiveq0, transmitq0: no CTRL_VQ, no MQ */
+	d->nr_vqs = pairs > 1 ? NET_CTRLQ2 + 1 : 2; /* receiveq0, transmitq0, ... */
 	d->want = extra;
+	if (pairs > 1)
+		d->want |= FEATURE(VIRTIO_NET_F_CTRL_VQ) | FEATURE(VIRTIO_NET_F_MQ);
 	if (cmdline_u64("mac", 1))
 		d->want |= FEATURE(VIRTIO_NET_F_MAC);
 	if (cmdline_u64("status", 1))
@@ -297,14 +337,24 @@ static int net_open(uint64_t extra, bool rx)
 	if (!d->devcfg || d->devcfg_len < NET_CFG_MIN_LEN)
 		return fail("net: device configuration is %u bytes, need %u", d->devcfg_len,
 			    NET_CFG_MIN_LEN);
+	if (pairs > 1 && !(vdev_has(d, VIRTIO_NET_F_CTRL_VQ) && vdev_has(d, VIRTIO_NET_F_MQ)))
+		return fail("net: pairs=%u needs CTRL_VQ and MQ, not offered (a --net queues=1?)",
+			    pairs);
 	read_config(&net);
 	if (rx && rx_setup(&net))
 		return -1;
 	vdev_driver_ok(d);
 	if (rx)
 		vq_kick(&d->vq[NET_RXQ]);
+	if (pairs > 1 && set_pairs(&net, pairs))
+		return -1;
 	describe(&net);
 	return 0;
+}
+
+static int net_open(uint64_t extra, bool rx)
+{
+	return net_open_pairs(extra, rx, 1);
 }
 
 /* ---- Receive ------------------------------------------------------------------------------- */
@@ -484,12 +534,12 @@ static void slot_set_seq(const struct tx_ring *t, unsigned s, uint32_t seq)
  * Buffers for `want` frames in flight (fewer if the queue or TX_MEM_BUDGET
  * says so), each filled once: only the sequence number changes per frame.
  */
-static int tx_setup(struct tx_ring *t, uint32_t size, bool tso, bool split, unsigned want,
-		    uint16_t type)
+static int tx_setup_on(struct tx_ring *t, unsigned q, uint32_t size, bool tso, bool split,
+		       unsigned want, uint16_t type)
 {
 	unsigned per_frame = split ? 2 : 1;
 
-	t->q = &net.v.vq[NET_TXQ];
+	t->q = &net.v.vq[q];
 	t->size = size;
 	t->tso = tso;
 	t->split = split;
@@ -510,6 +560,12 @@ static int tx_setup(struct tx_ring *t, uint32_t size, bool tso, bool split, unsi
 	}
 	t->nfree = t->slots;
 	return 0;
+}
+
+static int tx_setup(struct tx_ring *t, uint32_t size, bool tso, bool split, unsigned want,
+		    uint16_t type)
+{
+	return tx_setup_on(t, NET_TXQ, size, tso, split, want, type);
 }
 
 /* Queue the frame of a free slot with sequence number seq (not kicked). Slot or -1. */
@@ -571,51 +627,95 @@ static uint64_t per_sec(uint64_t n, uint64_t ns)
 
 /* ---- net-tx -------------------------------------------------------------------------------- */
 
+/*
+ * Fill every pair's transmitq as full as it goes with the next frames, the
+ * pairs taking turns frame by frame; one kick per queue for the batch.
+ */
+static void tx_fill_pairs(struct tx_ring *t, unsigned pairs, uint64_t *sent, uint64_t count)
+{
+	bool progress = true;
+
+	while (*sent < count && progress) {
+		progress = false;
+		for (unsigned k = 0; k < pairs && *sent < count; k++)
+			if (tx_send(&t[k], (uint32_t)*sent) >= 0) {
+				(*sent)++;
+				progress = true;
+			}
+	}
+	for (unsigned k = 0; k < pairs; k++)
+		vq_kick(t[k].q);
+}
+
+/* Wait for each pair with frames out, take them back: how many, or fail(). */
+static int tx_wait_pairs(struct tx_ring *t, unsigned pairs, uint64_t done, uint64_t count)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < pairs; k++) {
+		int w, got;
+
+		if (t[k].nfree == t[k].slots)
+			continue; /* nothing out on this pair */
+		if ((w = vq_wait(t[k].q, net.v.timeout_tsc)) != 0)
+			return fail("net-tx: %s after %lu of %lu frames", vq_wait_name(w), done + n,
+				    count);
+		if ((got = tx_reclaim(&t[k])) < 0)
+			return fail("net-tx: the device returned an id we did not submit");
+		n += (uint64_t)got;
+	}
+	return (int)n;
+}
+
 int run_net_tx(void)
 {
 	uint64_t count = cmdline_u64("count", 1000), size = cmdline_u64("size", 64);
+	uint64_t pairs = cmdline_u64("pairs", 1);
 	bool split = cmdline_u64("split", 0) != 0, tso = size > ETH_MAX;
-	uint64_t sent = 0, done = 0, t0, ns, notifies0, irqs0;
-	struct tx_ring *t = &(struct tx_ring){0};
-	int w, got;
+	uint64_t sent = 0, done = 0, t0, ns, notifies0 = 0, notifies = 0, irqs0;
+	struct tx_ring *t = (struct tx_ring[NET_MAX_PAIRS]){0};
+	unsigned want;
+	int got;
 
 	if (count == 0)
 		fail_exit(EXIT_USAGE, "net-tx: count must be > 0");
+	if (pairs < 1 || pairs > NET_MAX_PAIRS)
+		fail_exit(EXIT_USAGE, "net-tx: pairs must be 1..%u", NET_MAX_PAIRS);
 	if (size < ETH_MIN || size > FRAME_MAX)
 		fail_exit(EXIT_USAGE, "net-tx: size must be %u..%u", ETH_MIN, FRAME_MAX);
 	if (tso && !cmdline_u64("tso", 1))
 		fail_exit(EXIT_USAGE, "net-tx: size over %u needs TSO, which tso=0 refuses",
 			  ETH_MAX);
-	if (net_open(tso ? FEATURE(VIRTIO_NET_F_CSUM) | FEATURE(VIRTIO_NET_F_HOST_TSO4) : 0, false))
+	if (net_open_pairs(tso ? FEATURE(VIRTIO_NET_F_CSUM) | FEATURE(VIRTIO_NET_F_HOST_TSO4) : 0,
+			   false, (unsigned)pairs))
 		return -1;
 	if (tso && !vdev_has(&net.v, VIRTIO_NET_F_HOST_TSO4))
 		return fail("net-tx: size=%lu needs VIRTIO_NET_F_HOST_TSO4, not offered", size);
-	if (tx_setup(t, (uint32_t)size, tso, split,
-		     (unsigned)(count < VQ_MAX_SIZE ? count : VQ_MAX_SIZE), ETH_P_VIREO))
-		return -1;
+	want = (unsigned)(count < VQ_MAX_SIZE ? count : VQ_MAX_SIZE);
+	for (unsigned k = 0; k < pairs; k++) {
+		if (tx_setup_on(&t[k], NET_TXQ_OF(k), (uint32_t)size, tso, split, want,
+				ETH_P_VIREO))
+			return -1;
+		notifies0 += t[k].q->notifies;
+	}
 
-	notifies0 = t->q->notifies;
 	irqs0 = vdev_queue_irqs(&net.v);
 	t0 = rdtsc();
 	while (done < count) {
-		/* The ring as full as it goes, one kick for the batch. */
-		while (sent < count && tx_send(t, (uint32_t)sent) >= 0)
-			sent++;
-		vq_kick(t->q);
-		w = vq_wait(t->q, net.v.timeout_tsc);
-		if (w)
-			return fail("net-tx: %s after %lu of %lu frames", vq_wait_name(w), done,
-				    count);
-		if ((got = tx_reclaim(t)) < 0)
-			return fail("net-tx: the device returned an id we did not submit");
+		tx_fill_pairs(t, (unsigned)pairs, &sent, count);
+		if ((got = tx_wait_pairs(t, (unsigned)pairs, done, count)) < 0)
+			return -1;
 		done += (uint64_t)got;
 	}
 	ns = tsc_to_ns(rdtsc() - t0);
+	for (unsigned k = 0; k < pairs; k++)
+		notifies += t[k].q->notifies;
 	vdev_close(&net.v);
 	kprintf("RESULT test=net-tx ops=%lu ns=%lu errors=0 bytes=%lu pps=%lu mbps=%lu size=%lu "
-		"tso=%u split=%u inflight=%u notifies=%lu irqs=%lu\n",
+		"tso=%u split=%u inflight=%u notifies=%lu irqs=%lu pairs=%lu\n",
 		done, ns, done * size, per_sec(done, ns), ns ? done * size * 1000 / ns : 0, size,
-		tso, split, t->slots, t->q->notifies - notifies0, vdev_queue_irqs(&net.v) - irqs0);
+		tso, split, t[0].slots, notifies - notifies0, vdev_queue_irqs(&net.v) - irqs0,
+		pairs);
 	return 0;
 }
 

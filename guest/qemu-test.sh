@@ -322,7 +322,7 @@ run "net-tx count=1000" 1 1 "test=net-tx count=1000" \
 check "net-tx: 1000 frames in the pcap" pcap_ok 1000 64
 rm -f "$tmp/net.pcap"
 run "net-tx size=1514 split=1 irq=0" 1 1 "test=net-tx count=300 size=1514 split=1 irq=0" \
-	'^RESULT test=net-tx ops=300 ns=[0-9]+ errors=0 bytes=454200 .* split=1 .* irqs=0$' \
+	'^RESULT test=net-tx ops=300 ns=[0-9]+ errors=0 bytes=454200 .* split=1 .* irqs=0 pairs=1$' \
 	'^SUCCESS$'
 check "net-tx split: 300 frames in the pcap" pcap_ok 300 1514
 QARGS=$NET

@@ -124,7 +124,7 @@ static inline bool vring_need_event(uint16_t event, uint16_t new_idx, uint16_t o
 }
 
 #define VQ_MAX_SIZE	256 /* the guest's cap on a device's queue size */
-#define VDEV_MAX_VQS	4
+#define VDEV_MAX_VQS	5   /* virtio-net with two pairs and its controlq */
 #define VQ_WAIT_TIMEOUT -1
 #define VQ_WAIT_RESET	-2
 #define VQ_WAIT_BAD_ID	-3 /* vq_kick_and_take(): the device returned another id */

@@ -184,6 +184,33 @@ net_mq() {
 		want_stat '.devices["virtio-net0"].net.tx_packets' -eq "$n"
 }
 
+# Two pairs in use, each on its own I/O thread (the default with queues=2):
+# the guest asks for both (VQ_PAIRS_SET) and alternates its frames between
+# the two transmitqs. Every frame reaches the tap once; each pair's queues
+# are served by its own thread, and both threads worked.
+net_mq_pairs() {
+	local n=2000 before
+	net_setup || return 1
+	in_ns ip link del "$TAP" && in_ns ip tuntap add "$TAP" mode tap vnet_hdr multi_queue &&
+		in_ns sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1" && in_ns ip link set "$TAP" up ||
+		{ skip "no multi_queue tap here"; return 1; }
+	before=$(tap_stat rx packets)
+	boot net-pairs --kernel "$ELF" --net tap=$TAP,queues=2 --cmdline "test=net-tx count=$n size=64 pairs=2"
+	want_success && want_output "RESULT test=net-tx ops=$n " && want_output " pairs=2" || return 1
+	[ $(($(tap_stat rx packets) - before)) -eq "$n" ] ||
+		{ fail "the tap got $(($(tap_stat rx packets) - before)) frames, want $n"; return 1; }
+	want_stat '.devices["virtio-net0"].net.queue_pairs' -eq 2 &&
+		want_stat '.devices["virtio-net0"].net.tx_packets' -eq "$n" &&
+		want_stat '.devices["virtio-net0"].queues[1].requests' -ge 1 &&
+		want_stat '.devices["virtio-net0"].queues[3].requests' -ge 1 &&
+		want_stat '.devices["virtio-net0"].queues[1].requests + .devices["virtio-net0"].queues[3].requests' -eq "$n" &&
+		want_stat '.mmio["virtio-net0.notify"].exits' -eq 0 &&
+		want_stat '.iothreads | length' -eq 2 || return 1
+	[ "$(stat '[.devices["virtio-net0"].queues[].iothread] | map(tostring) | join(",")')" = "0,0,1,1,0" ] ||
+		{ fail "queue threads $(stat '[.devices["virtio-net0"].queues[].iothread]' | tr -d ' \n'), want pair 0 and control on 0, pair 1 on 1"; return 1; }
+	want_stat '.iothreads[0].wakeups' -ge 1 && want_stat '.iothreads[1].wakeups' -ge 1
+}
+
 # Bad input: one line, exit status 2.
 net_bad_input() {
 	local err
@@ -224,5 +251,6 @@ case_run "net: echo with a host responder" net_echo
 case_run "net: malformed TX chains dropped and counted exactly" net_bad
 case_run "net: a deleted tap takes the link down, the VM runs on" net_tap_deleted
 case_run "net: queues=2 on a multi_queue tap: 2 pairs offered, pair 0 used" net_mq
+case_run "net: two pairs used, each on its own I/O thread, every frame once" net_mq_pairs
 case_run "net: missing tap, bad MAC, no MQ tap, no permission: one line, exit 2" net_bad_input
 net_teardown

@@ -19,7 +19,8 @@
 #     interrupts came the way the driver chose.
 # Three times: with MSI-X (Linux's choice); with pci=nomsi (legacy INTx); and
 # with 2 vCPUs on a multi_queue tap with --net ...,queues=2, where Linux
-# negotiates VIRTIO_NET_F_MQ and asks for both pairs (net.queue_pairs 2).
+# negotiates VIRTIO_NET_F_MQ and asks for both pairs (net.queue_pairs 2),
+# each pair served by its own I/O thread (the queues' "iothread" in the stats).
 #
 # On our PVM machines a stock kernel does not get this far (see
 # boot-debian-kernel.sh): each boot that KVM stops in early boot is one SKIP
@@ -206,7 +207,11 @@ boot() { # MODE (msix, intx or mq), extra command line, extra vireo options...
 	[[ -n $err || $(st '.devices["virtio-net0"].net.queue_pairs') == 2 ]] ||
 		err="vireo uses $(st '.devices["virtio-net0"].net.queue_pairs') queue pairs, want 2"
 	[[ -n $err || $(st '.devices["virtio-net0"].queues | length') == 5 ]] || err="not 5 virtqueues"
-	verdict "virtio-net ($name): Linux negotiates MQ and uses both pairs" "$err"
+	# One I/O thread per pair (the default with queues=2): pair 1 on its own.
+	n=$(st '[.devices["virtio-net0"].queues[].iothread] | map(tostring) | join(",")')
+	[[ -n $err || $n == 0,0,1,1,0 ]] || err="queue I/O threads $n, want 0,0,1,1,0"
+	[[ -n $err || $(st '.iothreads | length') == 2 ]] || err="$(st '.iothreads | length') I/O threads, want 2"
+	verdict "virtio-net ($name): Linux negotiates MQ and uses both pairs, each on its own I/O thread" "$err"
 }
 
 boot msix ""
