@@ -69,7 +69,7 @@ want_figures() {
 # vireo alone, every workload.
 bench_net_vireo() {
 	bench_net bench-net-vireo --vmm vireo || return 1
-	want_rows 6 vireo && want_figures
+	want_rows 7 vireo && want_figures
 }
 
 # Both VMMs on one workload: QEMU's row has figures, or says why it has none.
