@@ -100,6 +100,18 @@ run timer 1 1 "test=timer" \
 	'^RESULT test=timer ops=50 ns=[0-9]+ errors=0 ticks=[0-9]+' '^SUCCESS$'
 run "timer wait=spin" 1 1 "test=timer wait=spin count=20" \
 	'^RESULT test=timer ops=20 ns=[0-9]+ errors=0 ticks=[0-9]+' '^SUCCESS$'
+run "timer mode=oneshot" 1 1 "test=timer mode=oneshot count=20" \
+	'^RESULT test=timer ops=20 ns=[0-9]+ errors=0 ticks=20 .* mode=oneshot$' '^SUCCESS$'
+run "timer mode=auto" 1 1 "test=timer mode=auto count=20" \
+	'^RESULT test=timer ops=20 ns=[0-9]+ errors=0 ticks=20 .* mode=(deadline|oneshot)$' '^SUCCESS$'
+if [ "$ACCEL" = kvm ]; then
+	run "timer mode=deadline" 1 1 "test=timer mode=deadline count=20" \
+		'^RESULT test=timer ops=20 ns=[0-9]+ errors=0 ticks=20 .* mode=deadline$' '^SUCCESS$'
+else
+	# QEMU's TCG APIC has no TSC-deadline mode (CPUID.1:ECX[24] = 0, QEMU 7.2).
+	run "timer mode=deadline (none on TCG)" 1 5 "test=timer mode=deadline count=20" \
+		'^FAIL: timer: mode=deadline needs the TSC-deadline timer'
+fi
 run "smp -smp 1" 1 1 "test=smp" \
 	'^RESULT test=smp ops=1 ns=[0-9]+ errors=0 cpus=1 source=mptable' '^SUCCESS$'
 run "smp -smp 2,sockets=2" 2,sockets=2 1 "test=smp" \

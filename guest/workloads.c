@@ -12,10 +12,14 @@
 #define APIC_BASE_ENABLE (1u << 11)
 #define APIC_BASE_X2APIC (1u << 10)
 
-#define LVT_MASKED   (1u << 16)
-#define LVT_PERIODIC (1u << 17)
-#define SVR_ENABLE   (1u << 8)
-#define TIMER_DIV_16 0x3
+#define MSR_IA32_TSC_DEADLINE	0x6e0
+#define CPUID1_ECX_TSC_DEADLINE (1u << 24)
+
+#define LVT_MASKED	 (1u << 16)
+#define LVT_PERIODIC	 (1u << 17)
+#define LVT_TSC_DEADLINE (2u << 17)
+#define SVR_ENABLE	 (1u << 8)
+#define TIMER_DIV_16	 0x3
 
 #define PIC1_DATA 0x21
 #define PIC2_DATA 0xa1
@@ -131,12 +135,127 @@ static uint64_t lapic_timer_per_ms(void)
 	return us ? (0xffffffffull - left) * 1000 / us : 0;
 }
 
+/*
+ * The LAPIC timer modes of `timer mode=`. Periodic needs no re-arming; the
+ * other two are what a tickless kernel does: one interrupt per arming, the
+ * next armed after it (Linux prefers TSC-deadline when CPUID offers it).
+ */
+enum timer_mode { TIMER_PERIODIC, TIMER_ONESHOT, TIMER_DEADLINE };
+
+static const char *const timer_mode_names[] = {
+    [TIMER_PERIODIC] = "periodic",
+    [TIMER_ONESHOT] = "oneshot",
+    [TIMER_DEADLINE] = "deadline",
+};
+
+struct timer_run {
+	enum timer_mode mode;
+	uint32_t initial;    /* TMICT counts a period (periodic, oneshot) */
+	uint64_t period_tsc; /* TSC ticks a period (deadline) */
+};
+
+/*
+ * mode=periodic|oneshot|deadline|auto (periodic). auto: deadline when
+ * CPUID.1:ECX[24] offers it, else oneshot (CPUID only then: periodic runs
+ * keep their exit counts). Asking for deadline where it is
+ * not offered ends the run: the MSR would be ignored (or fault), and a timer
+ * that never fires would only show up as a timeout.
+ */
+static bool cpu_has_tsc_deadline(void)
+{
+	return cpuid(1, 0).ecx & CPUID1_ECX_TSC_DEADLINE;
+}
+
+static enum timer_mode timer_mode_parse(void)
+{
+	const char *v;
+	size_t len;
+
+	if (!cmdline_get("mode", &v, &len) || cmdline_is("mode", "periodic"))
+		return TIMER_PERIODIC;
+	if (cmdline_is("mode", "oneshot"))
+		return TIMER_ONESHOT;
+	if (cmdline_is("mode", "auto"))
+		return cpu_has_tsc_deadline() ? TIMER_DEADLINE : TIMER_ONESHOT;
+	if (!cmdline_is("mode", "deadline"))
+		fail_exit(EXIT_USAGE, "timer: mode must be periodic, oneshot, deadline or auto");
+	if (!cpu_has_tsc_deadline())
+		fail_exit(EXIT_USAGE,
+			  "timer: mode=deadline needs the TSC-deadline timer, which this CPU does "
+			  "not offer (CPUID.1:ECX[24] = 0); mode=auto falls back to oneshot");
+	return TIMER_DEADLINE;
+}
+
+/* Arm the timer for its next tick, one period from now. */
+static void timer_arm(const struct timer_run *t)
+{
+	if (t->mode == TIMER_DEADLINE)
+		sys_wrmsr(MSR_IA32_TSC_DEADLINE, rdtsc() + t->period_tsc);
+	else
+		lapic_write(LAPIC_TIMER_ICR, t->initial);
+}
+
+static void timer_start(const struct timer_run *t)
+{
+	static const uint32_t lvt_mode[] = {
+	    [TIMER_PERIODIC] = LVT_PERIODIC,
+	    [TIMER_ONESHOT] = 0,
+	    [TIMER_DEADLINE] = LVT_TSC_DEADLINE,
+	};
+
+	lapic_write(LAPIC_LVT_TIMER, lvt_mode[t->mode] | VEC_TIMER);
+	/* The SDM asks for a fence between the LVT write (MMIO) and the
+	 * IA32_TSC_DEADLINE write, which KVM ignores outside deadline mode. */
+	mb();
+	timer_arm(t);
+}
+
+static void timer_stop(const struct timer_run *t)
+{
+	if (t->mode == TIMER_DEADLINE)
+		sys_wrmsr(MSR_IA32_TSC_DEADLINE, 0);
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
+	lapic_write(LAPIC_TIMER_ICR, 0);
+}
+
+/*
+ * Wait for `count` ticks (re-arming after each one but the last, outside
+ * periodic mode, so ticks == count exactly there); false on a timeout.
+ */
+static bool timer_wait_ticks(const struct timer_run *t, uint64_t count, uint64_t timeout_tsc,
+			     bool spin, uint32_t *ticks_out)
+{
+	uint64_t deadline = rdtsc() + timeout_tsc;
+	uint32_t armed = 1, ticks;
+
+	for (;;) {
+		uint32_t seen = irq_seq_now(); /* before the check: see sys_wait_irq() */
+
+		if ((ticks = timer_ticks) >= count)
+			break;
+		if (t->mode != TIMER_PERIODIC && ticks >= armed) {
+			timer_arm(t);
+			armed++;
+		}
+		if ((int64_t)(rdtsc() - deadline) > 0)
+			break;
+		/* hlt only once ticks flow, so a silent timer still hits the deadline. */
+		if (!spin && ticks > 0)
+			sys_wait_irq(seen);
+		else
+			cpu_relax();
+	}
+	*ticks_out = ticks;
+	return ticks >= count;
+}
+
 int run_timer(void)
 {
 	uint64_t count = cmdline_u64("count", 50);
 	uint64_t period_us = cmdline_u64("period_us", 1000);
 	bool spin = cmdline_is("wait", "spin");
-	uint64_t per_ms, initial, t0, t1, deadline, errors = 0;
+	struct timer_run t = {.mode = timer_mode_parse()};
+	uint64_t per_ms, initial, t0, t1, errors = 0;
 	uint32_t ticks;
 
 	if (count == 0 || count > 0xffffffffull || period_us == 0)
@@ -152,38 +271,25 @@ int run_timer(void)
 	if (initial == 0 || initial > 0xffffffffull)
 		return fail("timer: cannot program a %lu us period (%lu counts/ms)", period_us,
 			    per_ms);
+	t.initial = (uint32_t)initial;
+	t.period_tsc = ns_to_tsc(period_us * 1000);
 
 	timer_ticks = 0;
-	lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | VEC_TIMER);
-	lapic_write(LAPIC_TIMER_ICR, (uint32_t)initial);
 	t0 = rdtsc();
+	timer_start(&t);
 	/* Generous: ten times the expected time plus a second. */
-	deadline = t0 + ns_to_tsc(count * period_us * 10000 + 1000000000ull);
-	for (;;) {
-		uint32_t seen = irq_seq_now(); /* before the check: see sys_wait_irq() */
-
-		if ((ticks = timer_ticks) >= count)
-			break;
-		if ((int64_t)(rdtsc() - deadline) > 0) {
-			errors = 1;
-			break;
-		}
-		/* hlt only once ticks flow, so a silent timer still hits the deadline. */
-		if (!spin && ticks > 0)
-			sys_wait_irq(seen);
-		else
-			cpu_relax();
-	}
+	if (!timer_wait_ticks(&t, count, ns_to_tsc(count * period_us * 10000 + 1000000000ull), spin,
+			      &ticks))
+		errors = 1;
 	t1 = rdtsc();
-	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
-	lapic_write(LAPIC_TIMER_ICR, 0);
+	timer_stop(&t);
 
 	uint64_t ns = tsc_to_ns(t1 - t0);
 
 	kprintf("RESULT test=timer ops=%lu ns=%lu errors=%lu ticks=%u period_us=%lu "
-		"lapic_khz=%lu ns_per_tick=%lu wait=%s\n",
+		"lapic_khz=%lu ns_per_tick=%lu wait=%s mode=%s\n",
 		count, ns, errors, ticks, period_us, per_ms * 16, per_op(ns, ticks),
-		spin ? "spin" : "hlt");
+		spin ? "spin" : "hlt", timer_mode_names[t.mode]);
 	if (errors)
 		return fail("timer: timeout, %u of %lu ticks", ticks, count);
 	return 0;

@@ -72,8 +72,68 @@ kvmclock_off() {
 timer() {
 	boot timer --kernel "$BZ" --cmdline "test=timer count=50"
 	want_success && [ "$(result_field timer ticks)" -ge 50 ] || fail "ticks $(result_field timer ticks)"
+	[ "$(result_field timer mode)" = periodic ] || fail "default mode $(result_field timer mode), want periodic"
 	want_stat '.kvm.irq_injections' -ge 50
 }
+
+# want_timer MODE COUNT: the last boot ran the timer in MODE and, re-armed
+# once per tick, took exactly COUNT ticks, each an injected interrupt.
+want_timer() {
+	want_success && [ "$(result_field timer mode)" = "$1" ] ||
+		{ fail "mode $(result_field timer mode), want $1"; return 1; }
+	[ "$(result_field timer ticks)" -eq "$2" ] || { fail "ticks $(result_field timer ticks), want $2"; return 1; }
+	want_stat '.kvm.irq_injections' -ge "$2"
+}
+
+# The stats say whether KVM offers TSC-deadline at all (vireo reports a
+# feature KVM lacks as false): only then can the guest be asked for it.
+tsc_deadline_offered() {
+	boot tsc-deadline-probe --kernel "$BZ" --cmdline "test=hello"
+	want_success || return 1
+	[ "$(stat '.optimizations["tsc-deadline"]')" = true ] ||
+		skip "KVM does not offer the TSC-deadline timer here (optimizations.tsc-deadline false)"
+}
+
+# mode=deadline: IA32_TSC_DEADLINE written once per tick.
+timer_deadline() {
+	tsc_deadline_offered || return 1
+	boot timer-deadline --kernel "$BZ" --cmdline "test=timer count=50 period_us=500 mode=deadline"
+	want_timer deadline 50
+}
+
+# Without TSC-deadline in CPUID, mode=deadline stops at once with a usage
+# error (status (2 << 1) | 1) instead of waiting for a timer that never fires.
+timer_deadline_refused() {
+	boot timer-deadline-off --kernel "$BZ" --no-tsc-deadline \
+		--cmdline "test=timer count=50 mode=deadline"
+	want_status 5 && want_output "FAIL: timer: mode=deadline needs the TSC-deadline timer" || return 1
+	! grep -q '^RESULT test=timer' "$out" || fail "a RESULT line after the refusal"
+}
+
+# Userspace exits other than the serial port's, in the last boot.
+non_serial_exits() {
+	stat '([.exits[]] | add) - .pio["0x3f8"].exits'
+}
+
+# timer_auto_exits MODE ARGS...: mode=auto runs MODE (deadline with
+# TSC-deadline, oneshot without: what Linux picks), and its re-arming is
+# handled in KVM's LAPIC: 200 ticks cost no more userspace exits than 10.
+timer_auto_exits() {
+	local mode=$1 few
+	shift
+	boot "timer-auto-$mode-few" --kernel "$BZ" "$@" --cmdline "test=timer count=10 period_us=500 mode=auto"
+	want_timer "$mode" 10 || return 1
+	few=$(non_serial_exits)
+	[[ "$few" =~ ^[0-9]+$ ]] || { fail "non-serial userspace exits '$few'"; return 1; }
+	boot "timer-auto-$mode" --kernel "$BZ" "$@" --cmdline "test=timer count=200 period_us=500 mode=auto"
+	want_timer "$mode" 200 || return 1
+	[ "$(non_serial_exits)" -eq "$few" ] ||
+		fail "non-serial userspace exits grew from $few to $(non_serial_exits) with 190 more ticks"
+}
+timer_auto_deadline() {
+	tsc_deadline_offered && timer_auto_exits deadline
+}
+timer_auto_oneshot() { timer_auto_exits oneshot --no-tsc-deadline; }
 
 # The CPL3 -> CPL0 gate and CPL3 port I/O on every KVM: int $0x80 works
 # (as a gate, or as #UD where a KVM runs CPL3 natively: PVM), ud_isr's path
@@ -201,6 +261,10 @@ case_run "quiet-pio --no-ioeventfd: one exit per write" quiet_pio_off
 case_run "kvmclock: no exits per read" kvmclock
 case_run "kvmclock: --no-kvmclock hides it from the guest's CPUID" kvmclock_off
 case_run "timer: LAPIC timer interrupts arrive" timer
+case_run "timer mode=deadline: one IA32_TSC_DEADLINE write a tick, ticks == count" timer_deadline
+case_run "timer mode=deadline --no-tsc-deadline: refused with a usage error" timer_deadline_refused
+case_run "timer mode=auto: TSC-deadline, no userspace exit per tick" timer_auto_deadline
+case_run "timer mode=auto --no-tsc-deadline: oneshot, no userspace exit per tick" timer_auto_oneshot
 case_run "gate: int \$0x80 and its #UD path, port I/O through the TSS bitmap" gate
 case_run "smp with 1 vCPU" smp_1
 case_run "smp with 2 vCPUs" smp_2
