@@ -352,6 +352,7 @@ static inline uint64_t per_op(uint64_t ns, uint64_t ops)
 }
 
 int run_hello(void);
+int run_msrs(void);
 int run_pio(void);
 int run_quiet_pio(void);
 int run_timer(void);

@@ -243,6 +243,7 @@ struct workload {
 
 static const struct workload workloads[] = {
     {"hello", run_hello},
+    {"msrs", run_msrs},
     {"pio", run_pio},
     {"quiet-pio", run_quiet_pio},
     {"timer", run_timer},

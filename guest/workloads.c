@@ -38,6 +38,23 @@ int run_hello(void)
 	return 0;
 }
 
+/*
+ * msrs: the MSRs the VMM sets for the boot (regs.c boot_msrs), as this vCPU
+ * reads them: vireo writes them all in one KVM_SET_MSRS, and a batch that
+ * lost some would leave them at their reset values (MTRRdefType 0: all
+ * memory uncached).
+ */
+int run_msrs(void)
+{
+	uint64_t mtrr = sys_rdmsr(0x2ff), misc = sys_rdmsr(0x1a0);
+	uint64_t sysenter_cs = sys_rdmsr(0x174), lstar = sys_rdmsr(0xc0000082);
+
+	kprintf("RESULT test=msrs ops=4 ns=0 errors=0 mtrr_def_type=0x%lx misc_enable=0x%lx "
+		"sysenter_cs=0x%lx lstar=0x%lx\n",
+		mtrr, misc, sysenter_cs, lstar);
+	return 0;
+}
+
 static void pio_loop(uint16_t port, uint64_t count)
 {
 	for (uint64_t i = 0; i < count; i++)

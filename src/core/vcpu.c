@@ -54,7 +54,7 @@ static int vcpu_create(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *h
 
 int vcpus_create(struct vm *vm, const struct kernel_image *boot)
 {
-	struct kvm_cpuid2 *host = x86_supported_cpuid(vm->kvm_fd);
+	struct kvm_cpuid2 *host = vm_supported_cpuid(vm); /* asked on a thread: vm.c */
 	int rc = 0;
 
 	if (!host)

@@ -9,6 +9,7 @@
 #include "vireo/lib/util.h"
 #include "vireo/core/vm.h"
 #include "vireo/arch/x86/mptable.h"
+#include "vireo/arch/x86/vcpu_setup.h"
 #include "vireo/arch/x86/layout.h"
 
 #include <errno.h>
@@ -139,6 +140,55 @@ static int create_pit(struct vm *vm)
 	return 0;
 }
 
+/*
+ * KVM_GET_SUPPORTED_CPUID executes the host's CPUID for every leaf, and
+ * where the host is itself a guest (PVM, nested) each one traps to its
+ * hypervisor: about half a millisecond of CPU on our PVM host (perf), on the
+ * way to the first guest instruction. Asked on a thread as soon as /dev/kvm
+ * is open, it overlaps KVM_CREATE_VM and the irqchip's and PIT's set-up,
+ * which mostly wait; vcpus_create() collects it (vm_supported_cpuid).
+ */
+static void *query_cpuid(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->supported_cpuid = x86_supported_cpuid(vm->kvm_fd);
+	return NULL;
+}
+
+/* A thread of set-up work that must not take signals (they stay with main). */
+static bool start_setup_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	bool started;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	started = pthread_create(t, NULL, fn, arg) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return started;
+}
+
+/* The thread's answer, once it is done (NULL: none, or it failed). */
+static struct kvm_cpuid2 *collect_cpuid(struct vm *vm)
+{
+	struct kvm_cpuid2 *c;
+
+	if (vm->cpuid_pending)
+		pthread_join(vm->cpuid_thread, NULL);
+	vm->cpuid_pending = false;
+	c = vm->supported_cpuid;
+	vm->supported_cpuid = NULL;
+	return c;
+}
+
+struct kvm_cpuid2 *vm_supported_cpuid(struct vm *vm)
+{
+	if (!vm->cpuid_pending)
+		return x86_supported_cpuid(vm->kvm_fd); /* no thread: asked here */
+	return collect_cpuid(vm);
+}
+
 static int create_kvm_vm(struct vm *vm)
 {
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
@@ -146,6 +196,7 @@ static int create_kvm_vm(struct vm *vm)
 	vm->kvm_fd = kvm_open();
 	if (vm->kvm_fd < 0 || kvm_check_required(vm->kvm_fd) < 0)
 		return -1;
+	vm->cpuid_pending = start_setup_thread(&vm->cpuid_thread, query_cpuid, vm);
 	vm->max_vcpus = max_vcpus(vm->kvm_fd);
 	if ((int)vm->params.cpus > vm->max_vcpus) {
 		vireo_err("--cpus %u: KVM on this host allows at most %d vCPUs", vm->params.cpus,
@@ -206,8 +257,6 @@ static void *register_memslots(void *arg)
 
 static int setup_memory(struct vm *vm)
 {
-	sigset_t all, old;
-
 	if (vm->active[OPT_HUGEPAGES] && !gmem_thp_available()) {
 		vireo_warn("transparent huge pages are disabled on this host: 4 KiB pages only");
 		vm->active[OPT_HUGEPAGES] = false;
@@ -215,11 +264,7 @@ static int setup_memory(struct vm *vm)
 	if (gmem_alloc(&vm->mem, vm->params.mem_bytes, vm->active[OPT_HUGEPAGES],
 		       vm->active[OPT_PREFAULT]) < 0)
 		return -1;
-	/* Signals stay with the main thread (and its signalfd, later). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	vm->memslot_pending = pthread_create(&vm->memslot_thread, NULL, register_memslots, vm) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	vm->memslot_pending = start_setup_thread(&vm->memslot_thread, register_memslots, vm);
 	if (!vm->memslot_pending)
 		register_memslots(vm); /* no thread: the same work, waited for here */
 	return vm->memslot_pending || !atomic_load(&vm->memslot_failed) ? 0 : -1;
@@ -257,7 +302,8 @@ void vcpus_destroy(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	vm_memory_wait(vm); /* a set-up that failed early may have left it running */
+	vm_memory_wait(vm);	 /* a set-up that failed early may have left it running */
+	free(collect_cpuid(vm)); /* ... and this one, whose answer nobody took */
 	vcpus_destroy(vm);
 	int fds[] = {vm->stop_eventfd, vm->stats_fd, vm->vm_fd, vm->kvm_fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)

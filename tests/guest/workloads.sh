@@ -17,6 +17,17 @@ hello_pvh() {
 		[ "$(stat .boot.protocol)" = pvh ] || fail "protocol $(stat .boot.protocol)"
 }
 
+# The boot MSRs (one KVM_SET_MSRS for all): MTRRs on with write-back
+# default, fast strings; the rest as the guest's CPL0 gate left them.
+boot_msrs() {
+	boot msrs --kernel "$ELF" --cmdline "test=msrs"
+	want_success && want_output "RESULT test=msrs " || return 1
+	[ "$(result_field msrs mtrr_def_type)" = 0x806 ] ||
+		{ fail "MTRRdefType $(result_field msrs mtrr_def_type), want 0x806"; return 1; }
+	[ $(($(result_field msrs misc_enable) & 1)) -eq 1 ] ||
+		fail "IA32_MISC_ENABLE $(result_field msrs misc_enable): fast strings off"
+}
+
 # The guest writes the boot-timer port once, first thing.
 boot_timer() {
 	boot boot-timer --kernel "$BZ" --cmdline "test=hello"
@@ -255,6 +266,7 @@ accounting_adds_up() {
 case_run "hello (bzImage, 64-bit entry)" hello_bzimage
 case_run "hello (PVH ELF)" hello_pvh
 case_run "boot timer records the first instruction" boot_timer
+case_run "boot MSRs: MTRRs write-back, fast strings (one KVM_SET_MSRS)" boot_msrs
 case_run "pio count=100000 gives 100000 exits on 0x4f0" pio_exact
 case_run "quiet-pio: zero userspace exits on 0x80" quiet_pio
 case_run "quiet-pio --no-ioeventfd: one exit per write" quiet_pio_off

@@ -77,6 +77,10 @@ struct vm {
 	int kvm_fd, vm_fd, stats_fd;
 	struct keeper keeper; /* holds the VM so that KVM destroys it after our exit */
 
+	/* KVM_GET_SUPPORTED_CPUID, asked on a thread meanwhile (vm_supported_cpuid). */
+	pthread_t cpuid_thread;
+	bool cpuid_pending; /* the thread runs or has not been joined */
+	struct kvm_cpuid2 *supported_cpuid;
 	/* Guest RAM's memslots, registered on a thread meanwhile (vm_memory_wait). */
 	pthread_t memslot_thread;
 	bool memslot_pending; /* the thread runs or has not been joined */
@@ -123,6 +127,13 @@ struct vm {
  * e.g. an ioeventfd) waits for it; vm_memory_wait() before the guest runs.
  */
 int vm_create_kvm(struct vm *vm);
+
+/*
+ * What KVM supports of CPUID (KVM_GET_SUPPORTED_CPUID), asked on a thread
+ * since /dev/kvm was opened: the caller owns it (free()). NULL after one
+ * line when KVM would not say.
+ */
+struct kvm_cpuid2 *vm_supported_cpuid(struct vm *vm);
 
 /* Waits for the memslots' registration: 0, or -1 (after one line) if it failed. */
 int vm_memory_wait(struct vm *vm);

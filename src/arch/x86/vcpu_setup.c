@@ -118,18 +118,30 @@ static void set_boot_msrs(int fd)
 {
 	struct boot_msr list[16];
 	unsigned n = boot_msrs(list, ARRAY_SIZE(list));
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[ARRAY_SIZE(list)];
+	} m;
 
 	/*
-	 * One at a time, best effort: an MSR this KVM does not know keeps its
-	 * reset value, which for every MSR here is a valid (if slower) state.
+	 * All in one KVM_SET_MSRS (each vCPU ioctl loads the vCPU, which reads
+	 * host MSRs: traps of their own where the host is itself a guest).
+	 * Best effort: KVM stops at the first MSR it does not know and says how
+	 * many it set; that one keeps its reset value, which for every MSR here
+	 * is a valid (if slower) state, and the rest go in the next call.
 	 */
-	for (unsigned i = 0; i < n; i++) {
-		struct {
-			struct kvm_msrs hdr;
-			struct kvm_msr_entry e;
-		} m = {.hdr.nmsrs = 1, .e = {.index = list[i].index, .data = list[i].value}};
+	for (unsigned i = 0; i < n;) {
+		int set;
 
-		(void)ioctl(fd, KVM_SET_MSRS, &m);
+		memset(&m, 0, sizeof(m));
+		m.hdr.nmsrs = n - i;
+		for (unsigned k = i; k < n; k++)
+			m.e[k - i] =
+			    (struct kvm_msr_entry){.index = list[k].index, .data = list[k].value};
+		set = ioctl(fd, KVM_SET_MSRS, &m);
+		i += set > 0 ? (unsigned)set : 0;
+		if (i < n && (set < 0 || (unsigned)set < m.hdr.nmsrs))
+			i++; /* the one KVM refused */
 	}
 }
 
