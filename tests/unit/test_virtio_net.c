@@ -157,29 +157,43 @@ static int teardown(void **state)
 	(TAP_OFFLOAD_CSUM | TAP_OFFLOAD_TSO4 | TAP_OFFLOAD_TSO6 | TAP_OFFLOAD_ECN | TAP_OFFLOAD_UFO)
 
 /* virtio_net_setup() over fd (the device takes it), features negotiated, queues set up. */
-static void net_create_fd(struct tnet *t, uint64_t features, int fd, const char *mac_arg)
+/*
+ * virtio_net_setup() for --net `arg` over a fake tap with a queue per fd
+ * (the device takes them), features negotiated, every virtqueue set up.
+ */
+static void net_create_tap(struct tnet *t, const char *arg, const int *fds, unsigned nfds,
+			   uint64_t features)
 {
 	struct net_config cfg;
 	struct tap tap;
-	char err[128], arg[64];
+	char err[128];
 
-	snprintf(arg, sizeof(arg), "tap=fake0%s%s", mac_arg ? ",mac=" : "", mac_arg ? mac_arg : "");
 	assert_int_equal(virtio_net_parse_arg(arg, &cfg, err, sizeof(err)), 0);
 	tap_init_closed(&tap);
 	snprintf(tap.name, sizeof(tap.name), "fake0");
-	tap.fd[0] = fd;
-	tap.nr_queues = 1;
+	for (unsigned i = 0; i < nfds; i++)
+		tap.fd[i] = fds[i];
+	tap.nr_queues = nfds;
 	tap.offloads = ALL_OFFLOADS;
-	t->tap_fd = fd;
+	t->tap_fd = fds[0];
 	assert_int_equal(virtio_net_setup(&t->d, &cfg, &tap, 0), 0);
 	t->created = true;
 	features |= F(VIRTIO_F_VERSION_1);
 	/* Only what the device offers (VERSION_1 is the transport's). */
 	assert_int_equal(features & ~t->d.ops->features & ~F(VIRTIO_F_VERSION_1), 0);
 	t->d.driver_features = features;
-	for (unsigned q = 0; q < 3; q++)
+	for (unsigned q = 0; q < t->d.ops->num_queues; q++)
 		assert_true(virtq_init(&t->d.vq[q], &t->f.m, QSIZE, gpa(ring_gpa(q, 0)),
 				       gpa(ring_gpa(q, 1)), gpa(ring_gpa(q, 2)), false, false));
+}
+
+/* The same with one tap queue, fd, and an optional mac= argument. */
+static void net_create_fd(struct tnet *t, uint64_t features, int fd, const char *mac_arg)
+{
+	char arg[64];
+
+	snprintf(arg, sizeof(arg), "tap=fake0%s%s", mac_arg ? ",mac=" : "", mac_arg ? mac_arg : "");
+	net_create_tap(t, arg, &fd, 1, features);
 }
 
 /* DRIVER_OK, as the transport does it: status first, then activate. */
@@ -1431,28 +1445,13 @@ static void ring_doorbell(struct tnet *t, unsigned q)
 static void two_pairs_start(struct tnet *t)
 {
 	const uint8_t pairs2[] = {4 /* MQ */, 0 /* VQ_PAIRS_SET */, 2, 0};
-	struct net_config cfg;
-	struct tap tap;
-	char err[64];
 
-	assert_int_equal(virtio_net_parse_arg("tap=fake0,queues=2", &cfg, err, sizeof(err)), 0);
-	tap_init_closed(&tap);
-	snprintf(tap.name, sizeof(tap.name), "fake0");
-	tap.fd[0] = t->sp[0];
-	tap.fd[1] = t->sp1[0];
-	tap.nr_queues = 2;
-	tap.offloads = ALL_OFFLOADS;
-	t->tap_fd = t->sp[0];
 	t->d.group[0].io = &t->io;
 	t->d.group[1].io = &t->io1;
-	assert_int_equal(virtio_net_setup(&t->d, &cfg, &tap, 0), 0);
-	t->created = t->two_pairs = true;
+	net_create_tap(t, "tap=fake0,queues=2", (const int[]){t->sp[0], t->sp1[0]}, 2,
+		       F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_STATUS));
+	t->two_pairs = true;
 	assert_int_equal(t->d.ops->num_queues, NQ);
-	t->d.driver_features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_VQ) |
-			       F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_STATUS);
-	for (unsigned q = 0; q < NQ; q++)
-		assert_true(virtq_init(&t->d.vq[q], &t->f.m, QSIZE, gpa(ring_gpa(q, 0)),
-				       gpa(ring_gpa(q, 1)), gpa(ring_gpa(q, 2)), false, false));
 	net_activate(t);
 	assert_int_equal(ctrl_on(t, CTRLQ2, pairs2, sizeof(pairs2)), 0);
 	assert_int_equal(stats(t).queue_pairs, 2);
@@ -1472,6 +1471,22 @@ static bool watches(const struct iothread *io, int fd)
 		if (io->watch[i].used && io->watch[i].fd == fd)
 			return true;
 	return false;
+}
+
+/* Pair k's receiveq and transmitq, and the network's end of its tap queue. */
+static unsigned pair_rxq(unsigned k)
+{
+	return 2 * k;
+}
+
+static unsigned pair_txq(unsigned k)
+{
+	return 2 * k + 1;
+}
+
+static int pair_net_fd(const struct tnet *t, unsigned k)
+{
+	return k ? t->sp1[1] : t->sp[1];
 }
 
 /* Pair k's frame i, as sent either way: a seed no other frame has. */
@@ -1495,9 +1510,9 @@ static void pair_post(struct tnet *t, unsigned k, uint64_t rx_gpa[])
 		struct buf tx = {alloc(t, (uint32_t)len), (uint32_t)len, false};
 
 		rx_gpa[i] = rx.gpa;
-		chain(t, k ? RXQ1 : RXQ, &rx, 1);
+		chain(t, pair_rxq(k), &rx, 1);
 		memcpy(ram(t, tx.gpa, len), pkt, len);
-		chain(t, k ? TXQ1 : TXQ, &tx, 1);
+		chain(t, pair_txq(k), &tx, 1);
 	}
 }
 
@@ -1510,8 +1525,7 @@ static void pair_send(struct tnet *t, unsigned k)
 		size_t len =
 		    make_pkt(pkt, &(struct virtio_net_hdr){0}, PAIR_LEN, pair_seed(k, false, i));
 
-		assert_int_equal(send(k ? t->sp1[1] : t->sp[1], pkt, len, MSG_DONTWAIT),
-				 (ssize_t)len);
+		assert_int_equal(send(pair_net_fd(t, k), pkt, len, MSG_DONTWAIT), (ssize_t)len);
 	}
 }
 
@@ -1526,9 +1540,9 @@ static void pair_wait(struct tnet *t, unsigned k, bool stir)
 	unsigned got = 0;
 	uint64_t t0 = now_ns();
 
-	while ((got < PAIR_FRAMES || used_idx(t, k ? RXQ1 : RXQ) < PAIR_FRAMES) &&
+	while ((got < PAIR_FRAMES || used_idx(t, pair_rxq(k)) < PAIR_FRAMES) &&
 	       now_ns() - t0 < 10000000000ull) {
-		ssize_t n = recv(k ? t->sp1[1] : t->sp[1], t->buf, sizeof(t->buf), MSG_DONTWAIT);
+		ssize_t n = recv(pair_net_fd(t, k), t->buf, sizeof(t->buf), MSG_DONTWAIT);
 
 		if (n > 0) {
 			assert_int_equal(n, make_pkt(pkt, &(struct virtio_net_hdr){0}, PAIR_LEN,
@@ -1544,7 +1558,7 @@ static void pair_wait(struct tnet *t, unsigned k, bool stir)
 		}
 	}
 	assert_int_equal(got, PAIR_FRAMES);
-	assert_int_equal(used_idx(t, k ? RXQ1 : RXQ), PAIR_FRAMES);
+	assert_int_equal(used_idx(t, pair_rxq(k)), PAIR_FRAMES);
 }
 
 /* What pair k's receive buffers hold (read after the threads stopped). */
@@ -1554,7 +1568,7 @@ static void pair_check_rx(struct tnet *t, unsigned k, const uint64_t rx_gpa[])
 
 	for (unsigned i = 0; i < PAIR_FRAMES; i++) {
 		make_pkt(pkt, &(struct virtio_net_hdr){0}, PAIR_LEN, pair_seed(k, false, i));
-		assert_int_equal(used_len(t, k ? RXQ1 : RXQ, i), sizeof(pkt));
+		assert_int_equal(used_len(t, pair_rxq(k), i), sizeof(pkt));
 		assert_memory_equal(ram(t, rx_gpa[i] + HDR_LEN, PAIR_LEN), pkt + HDR_LEN, PAIR_LEN);
 	}
 }
